@@ -1,0 +1,173 @@
+//! The JSON shapes of TinyObs's HTTP API, shared by the server and the dashboard
+//! so that both sides agree by construction.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Body of `POST /v1/ingest`, the original TinyObs push format.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+pub struct IngestRequest {
+    pub metrics: Vec<IngestMetric>,
+}
+
+/// One sample pushed by an app.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct IngestMetric {
+    pub name: String,
+    /// Counter, gauge or histogram; kept as series metadata for the dashboard.
+    #[serde(rename = "type")]
+    pub kind: MetricType,
+    pub value: SampleValue,
+    /// RFC 3339 text or unix seconds; absent means "now" on the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<TimeValue>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// The Prometheus metric types TinyObs understands. Histograms arrive already
+/// split into `_bucket{le}`, `_sum` and `_count` samples, as Prometheus exposes them.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricType {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+impl MetricType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricType::Counter => "counter",
+            MetricType::Gauge => "gauge",
+            MetricType::Histogram => "histogram",
+        }
+    }
+}
+
+/// A sample value: a JSON number, or text for what JSON numbers cannot carry
+/// (`"NaN"`, `"+Inf"`, `"-Inf"`).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(untagged)]
+pub enum SampleValue {
+    Number(f64),
+    Text(String),
+}
+
+/// A point in time: RFC 3339 text (`"2025-11-16T01:30:00Z"`) or unix seconds.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(untagged)]
+pub enum TimeValue {
+    Unix(f64),
+    Text(String),
+}
+
+/// Answer to an ingest request that stored something.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+pub struct IngestResponse {
+    /// Samples newly stored.
+    pub accepted: u64,
+    /// Samples identical to one already stored (same series, time and value): a
+    /// retried request is harmless.
+    pub duplicates: u64,
+    /// Samples refused by the storage policy (out of order, or a different value
+    /// for a timestamp already stored). Empty on success.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rejected: Vec<Rejection>,
+}
+
+/// One sample the storage refused, by its index in the request.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Rejection {
+    pub index: usize,
+    pub reason: String,
+}
+
+/// The body of every 4xx/5xx answer of the `/v1` API.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct ApiError {
+    pub error: String,
+    /// Index of the first offending metric in an ingest request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<usize>,
+}
+
+/// Answer of `GET /v1/query/range`: chart-ready points, downsampled.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct RangeResponse {
+    pub metric: String,
+    /// Milliseconds since the epoch.
+    pub start: i64,
+    pub end: i64,
+    /// Which stored resolution served the data (`raw`, later `5m`, `1h`).
+    pub resolution: String,
+    pub max_points: usize,
+    pub series: Vec<RangeSeries>,
+}
+
+/// One series of a range answer. A `null` value is a NaN, infinity or stale
+/// marker: a gap for the chart.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct RangeSeries {
+    pub labels: BTreeMap<String, String>,
+    /// Samples in the range before downsampling.
+    pub samples: u64,
+    pub downsampled: bool,
+    pub points: Vec<(i64, Option<f64>)>,
+}
+
+/// Answer of `GET /v1/query`: raw samples, values as Prometheus-style text so
+/// that NaN and infinities survive JSON.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct RawResponse {
+    pub series: Vec<RawSeries>,
+    /// True when `limit` cut the answer short.
+    pub truncated: bool,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct RawSeries {
+    pub labels: BTreeMap<String, String>,
+    pub samples: Vec<(i64, String)>,
+}
+
+/// Answer of `GET /v1/metrics/list`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+pub struct MetricsList {
+    pub metrics: Vec<MetricInfo>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct MetricInfo {
+    pub name: String,
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<MetricType>,
+    pub series: u64,
+}
+
+/// Answer of `GET /v1/labels`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+pub struct LabelNames {
+    pub labels: Vec<String>,
+}
+
+/// Answer of `GET /v1/label/{name}/values`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+pub struct LabelValues {
+    pub name: String,
+    pub values: Vec<String>,
+}
+
+/// Answer of `GET /v1/stats`, from counters kept up to date on every write.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+pub struct Stats {
+    pub series: u64,
+    pub samples: u64,
+    /// Series with an open (in-memory) chunk.
+    pub active_series: u64,
+    pub bytes_on_disk: u64,
+    /// Oldest and newest sample timestamps, milliseconds since the epoch.
+    pub oldest: Option<i64>,
+    pub newest: Option<i64>,
+    pub rejected_samples: u64,
+}

@@ -1,0 +1,5 @@
+//! The app's pages, one module each.
+
+mod overview;
+
+pub use overview::Overview;

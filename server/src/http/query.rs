@@ -1,0 +1,213 @@
+//! Read handlers of the `/v1` JSON API: range queries for charts, raw
+//! samples, and the catalogue (metrics, labels, values, stats).
+
+use super::{AppError, AppState, blocking, now_ms};
+use crate::ingest::is_valid_label_name;
+use crate::query::{
+    DEFAULT_MAX_POINTS, DEFAULT_RAW_LIMIT, Downsampler, MAX_POINTS, MAX_RAW_LIMIT, MAX_SERIES_PER_QUERY,
+    QueryError, format_value, parse_count, parse_matchers, parse_range,
+};
+use crate::storage::{METRIC_NAME, Matcher, Storage};
+use app::model::{
+    LabelNames, LabelValues, MetricInfo, MetricsList, RangeResponse, RangeSeries, RawResponse, RawSeries, Stats,
+};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::extract::rejection::QueryRejection;
+use serde_json::{Value, json};
+
+impl From<QueryError> for AppError {
+    fn from(e: QueryError) -> Self {
+        AppError::bad_request(e.0)
+    }
+}
+
+/// Query parameters as pairs: `match` may repeat, and unknown names are errors
+/// rather than silently ignored.
+struct Params(Vec<(String, String)>);
+
+impl Params {
+    fn from(query: Result<Query<Vec<(String, String)>>, QueryRejection>, known: &[&str]) -> Result<Self, AppError> {
+        let Query(pairs) = query.map_err(|e| AppError::bad_request(e.body_text()))?;
+        if let Some((name, _)) = pairs.iter().find(|(n, _)| !known.contains(&n.as_str())) {
+            return Err(AppError::bad_request(format!(
+                "unknown parameter {name:?}; expected one of {}",
+                known.join(", ")
+            )));
+        }
+        Ok(Params(pairs))
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// `metric` (required) and every `match`, as matchers.
+    fn selector(&self) -> Result<(String, Vec<Matcher>), AppError> {
+        let metric = self
+            .get("metric")
+            .filter(|m| !m.is_empty())
+            .ok_or_else(|| AppError::bad_request("parameter metric is required"))?
+            .to_string();
+        let mut matchers = vec![Matcher::equal(METRIC_NAME, metric.clone())];
+        for (_, text) in self.0.iter().filter(|(n, _)| n == "match") {
+            matchers.extend(parse_matchers(text)?);
+        }
+        Ok((metric, matchers))
+    }
+}
+
+fn select_bounded(storage: &Storage, matchers: &[Matcher]) -> Result<Vec<(u64, crate::storage::Labels)>, AppError> {
+    let series = storage.select_series(matchers)?;
+    if series.len() > MAX_SERIES_PER_QUERY {
+        return Err(AppError::bad_request(format!(
+            "{} series match; the limit is {MAX_SERIES_PER_QUERY}: narrow the query with match=",
+            series.len()
+        )));
+    }
+    Ok(series)
+}
+
+/// `GET /v1/query/range?metric=&match=&start=&end=&maxPoints=`
+pub async fn query_range(
+    State(state): State<AppState>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Json<RangeResponse>, AppError> {
+    let params = Params::from(query, &["metric", "match", "start", "end", "maxPoints"])?;
+    let (metric, matchers) = params.selector()?;
+    let (start, end) = parse_range(params.get("start"), params.get("end"), now_ms())?;
+    let max_points = parse_count("maxPoints", params.get("maxPoints"), DEFAULT_MAX_POINTS, MAX_POINTS)?;
+    let storage = state.storage.clone();
+    blocking(move || {
+        let mut series = Vec::new();
+        for (id, labels) in select_bounded(&storage, &matchers)? {
+            let mut down = Downsampler::new(start, end, max_points);
+            storage.for_each_sample(id, start, end, |s| {
+                down.push(s);
+                true
+            })?;
+            if down.samples == 0 {
+                continue;
+            }
+            series.push(RangeSeries {
+                labels: labels.to_map(),
+                samples: down.samples,
+                downsampled: down.is_downsampled(),
+                points: down.finish(),
+            });
+        }
+        Ok(Json(RangeResponse {
+            metric,
+            start,
+            end,
+            resolution: "raw".into(),
+            max_points,
+            series,
+        }))
+    })
+    .await
+}
+
+/// `GET /v1/query?metric=&match=&start=&end=&limit=`: raw samples, at most
+/// `limit` in total.
+pub async fn query_raw(
+    State(state): State<AppState>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Json<RawResponse>, AppError> {
+    let params = Params::from(query, &["metric", "match", "start", "end", "limit"])?;
+    let (_, matchers) = params.selector()?;
+    let (start, end) = parse_range(params.get("start"), params.get("end"), now_ms())?;
+    let limit = parse_count("limit", params.get("limit"), DEFAULT_RAW_LIMIT, MAX_RAW_LIMIT)?;
+    let storage = state.storage.clone();
+    blocking(move || {
+        let mut left = limit;
+        let mut truncated = false;
+        let mut series = Vec::new();
+        for (id, labels) in select_bounded(&storage, &matchers)? {
+            let mut samples = Vec::new();
+            storage.for_each_sample(id, start, end, |s| {
+                if left == 0 {
+                    truncated = true;
+                    return false;
+                }
+                left -= 1;
+                samples.push((s.t, format_value(s.v)));
+                true
+            })?;
+            if !samples.is_empty() {
+                series.push(RawSeries {
+                    labels: labels.to_map(),
+                    samples,
+                });
+            }
+            if truncated {
+                break;
+            }
+        }
+        Ok(Json(RawResponse { series, truncated }))
+    })
+    .await
+}
+
+/// `GET /v1/metrics/list`: every metric name with its type and series count.
+pub async fn metrics_list(State(state): State<AppState>) -> Result<Json<MetricsList>, AppError> {
+    let storage = state.storage.clone();
+    blocking(move || {
+        let mut metrics = Vec::new();
+        for name in storage.label_values(METRIC_NAME)? {
+            metrics.push(MetricInfo {
+                kind: storage.metric_type(&name)?,
+                series: storage.count_postings(METRIC_NAME, &name)? as u64,
+                name,
+            });
+        }
+        Ok(Json(MetricsList { metrics }))
+    })
+    .await
+}
+
+/// `GET /v1/labels`: label names in use (the metric name label left out).
+pub async fn label_names(State(state): State<AppState>) -> Result<Json<LabelNames>, AppError> {
+    let storage = state.storage.clone();
+    blocking(move || {
+        let labels = storage.label_names()?.into_iter().filter(|n| n != METRIC_NAME).collect();
+        Ok(Json(LabelNames { labels }))
+    })
+    .await
+}
+
+/// `GET /v1/label/{name}/values`
+pub async fn label_values(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<LabelValues>, AppError> {
+    if name != METRIC_NAME && !is_valid_label_name(&name) {
+        return Err(AppError::bad_request(format!("invalid label name {name:?}")));
+    }
+    let storage = state.storage.clone();
+    blocking(move || {
+        let values = storage.label_values(&name)?;
+        Ok(Json(LabelValues { name, values }))
+    })
+    .await
+}
+
+/// `GET /v1/stats`
+pub async fn stats(State(state): State<AppState>) -> Result<Json<Stats>, AppError> {
+    let storage = state.storage.clone();
+    blocking(move || {
+        let s = storage.stats();
+        Ok(Json(Stats {
+            series: s.series,
+            samples: s.samples,
+            active_series: s.active_series,
+            bytes_on_disk: s.disk_bytes,
+            oldest: s.oldest,
+            newest: s.newest,
+            rejected_samples: s.rejected_samples,
+        }))
+    })
+    .await
+}
+
+/// `GET /health`
+pub async fn health() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}

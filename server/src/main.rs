@@ -1,0 +1,111 @@
+//! The `tinyobs` binary: flags and environment to a [`Config`], then serve.
+
+use anyhow::Context;
+use clap::Parser;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use tinyobs::Config;
+
+#[derive(Parser, Debug)]
+#[command(name = "tinyobs", version, about = "Metrics ingest, storage, query and dashboard in one binary")]
+struct Cli {
+    /// Address to listen on.
+    #[arg(long, env = "TINYOBS_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Where the data lives [default: $XDG_DATA_HOME/tinyobs or ~/.local/share/tinyobs].
+    #[arg(long, env = "TINYOBS_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// The built dashboard directory [default: found next to the executable].
+    #[arg(long, env = "TINYOBS_SITE_ROOT")]
+    site_root: Option<PathBuf>,
+    /// sled page cache size, in MiB.
+    #[arg(long, env = "TINYOBS_CACHE_MB", default_value_t = 64)]
+    cache_mb: u64,
+    /// Hard limit on the number of series.
+    #[arg(long, env = "TINYOBS_MAX_SERIES", default_value_t = 1_000_000)]
+    max_series: u64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let data_dir = cli.data_dir.unwrap_or_else(default_data_dir);
+    let site_root = cli.site_root.unwrap_or_else(find_site_root);
+    let mut config = Config::new(&data_dir, &site_root);
+    config.storage.cache_bytes = cli.cache_mb << 20;
+    config.storage.max_series = cli.max_series;
+
+    let listener = tokio::net::TcpListener::bind(cli.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", cli.listen))?;
+    let addr = listener.local_addr()?;
+    println!("TinyObs listening on http://{addr}");
+    println!("data directory: {}", data_dir.display());
+    if !site_root.join("pkg").exists() {
+        println!("warning: dashboard files not found in {} (build with `cargo leptos build`)", site_root.display());
+    }
+    tinyobs::run(config, listener, shutdown_signal())
+        .await
+        .context("server failed")?;
+    println!("TinyObs stopped cleanly");
+    Ok(())
+}
+
+/// The per-user data directory, so that TinyObs finds the same data whichever
+/// directory it is started from.
+fn default_data_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir).join("tinyobs");
+    }
+    match std::env::var_os("HOME") {
+        Some(home) => PathBuf::from(home).join(".local/share/tinyobs"),
+        None => PathBuf::from("tinyobs-data"),
+    }
+}
+
+/// The dashboard is built by cargo-leptos into `target/site`, beside
+/// `target/{debug,release}/tinyobs`; an installed copy keeps `site/` next to
+/// the binary. cargo-leptos itself says where with `LEPTOS_SITE_ROOT`.
+fn find_site_root() -> PathBuf {
+    if let Some(root) = std::env::var_os("LEPTOS_SITE_ROOT") {
+        let root = PathBuf::from(root);
+        if root.is_absolute() || root.exists() {
+            return root;
+        }
+    }
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.canonicalize().ok())
+        .and_then(|p| p.parent().map(PathBuf::from))
+        .unwrap_or_default();
+    let candidates = [exe_dir.join("../site"), exe_dir.join("site")];
+    candidates
+        .iter()
+        .find(|c| c.join("pkg").exists())
+        .cloned()
+        .unwrap_or_else(|| candidates[0].clone())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    println!("shutting down: sealing open chunks");
+}

@@ -1,0 +1,253 @@
+//! Query helpers for the JSON API: parameter parsing (times, matchers, bounds)
+//! and shape-keeping downsampling of a series to a point budget.
+
+use crate::ingest::parse_time_text;
+use crate::storage::{Matcher, Sample};
+
+/// Bounds on what one query may cost.
+pub const DEFAULT_MAX_POINTS: usize = 1000;
+pub const MAX_POINTS: usize = 5000;
+pub const MAX_SERIES_PER_QUERY: usize = 2000;
+pub const DEFAULT_RAW_LIMIT: usize = 10_000;
+pub const MAX_RAW_LIMIT: usize = 100_000;
+pub const MAX_RANGE_MS: i64 = 400 * 24 * 3600 * 1000;
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("{0}")]
+pub struct QueryError(pub String);
+
+fn err(message: impl Into<String>) -> QueryError {
+    QueryError(message.into())
+}
+
+/// A time parameter: RFC 3339 or unix seconds.
+pub fn parse_time_param(name: &str, text: &str) -> Result<i64, QueryError> {
+    parse_time_text(text).map_err(|e| err(format!("parameter {name}: {e}")))
+}
+
+/// Resolves `start`/`end` (defaults: the last hour) and checks the range.
+pub fn parse_range(start: Option<&str>, end: Option<&str>, now_ms: i64) -> Result<(i64, i64), QueryError> {
+    let end = end.map(|e| parse_time_param("end", e)).transpose()?.unwrap_or(now_ms);
+    let start = start
+        .map(|s| parse_time_param("start", s))
+        .transpose()?
+        .unwrap_or(end.saturating_sub(3600 * 1000));
+    if end < start {
+        return Err(err("end is before start"));
+    }
+    if end - start > MAX_RANGE_MS {
+        return Err(err(format!("range longer than {} days", MAX_RANGE_MS / 86_400_000)));
+    }
+    Ok((start, end))
+}
+
+/// A bounded integer parameter.
+pub fn parse_count(name: &str, text: Option<&str>, default: usize, max: usize) -> Result<usize, QueryError> {
+    let Some(text) = text else { return Ok(default) };
+    let n: usize = text
+        .parse()
+        .map_err(|_| err(format!("parameter {name}: {text:?} is not a positive integer")))?;
+    if n == 0 || n > max {
+        return Err(err(format!("parameter {name} must be between 1 and {max}")));
+    }
+    Ok(n)
+}
+
+const PLACEHOLDER: &str = "tinyobs_match_placeholder";
+
+/// Parses one `match` parameter: a PromQL selector (`{job="api",code=~"5.."}`),
+/// one matcher (`job="api"`), or the unquoted shorthand `job=api`.
+pub fn parse_matchers(text: &str) -> Result<Vec<Matcher>, QueryError> {
+    let text = text.trim();
+    let inner = if let Some(inner) = text.strip_prefix('{') {
+        inner.strip_suffix('}').ok_or_else(|| err(format!("match {text:?}: missing closing brace")))?.to_string()
+    } else if text.contains(['"', '\'', '`']) {
+        text.to_string()
+    } else {
+        // Shorthand: quote everything after the operator.
+        let at = text
+            .find(['=', '!'])
+            .ok_or_else(|| err(format!("match {text:?}: expected label=value")))?;
+        let (name, rest) = text.split_at(at);
+        let op_len = if rest.starts_with("=~") || rest.starts_with("!=") || rest.starts_with("!~") { 2 } else { 1 };
+        let (op, value) = rest.split_at(op_len);
+        format!("{name}{op}{value:?}")
+    };
+    // A placeholder metric name lets promql-parser accept selectors whose
+    // matchers all match the empty string (`{env!="prod"}`); it is dropped below.
+    let selector = format!("{PLACEHOLDER}{{{inner}}}");
+    let expr = promql_parser::parser::parse(&selector).map_err(|e| err(format!("match {text:?}: {e}")))?;
+    let promql_parser::parser::Expr::VectorSelector(vs) = expr else {
+        return Err(err(format!("match {text:?}: not a series selector")));
+    };
+    let mut out = Vec::new();
+    for m in vs.matchers.matchers.into_iter().filter(|m| !(m.name == crate::storage::METRIC_NAME && m.value == PLACEHOLDER)) {
+        use promql_parser::label::MatchOp as Op;
+        let matcher = match m.op {
+            Op::Equal => Matcher::equal(m.name, m.value),
+            Op::NotEqual => Matcher::not_equal(m.name, m.value),
+            Op::Re(_) => Matcher::regex(m.name, &m.value, false).map_err(|e| err(e.to_string()))?,
+            Op::NotRe(_) => Matcher::regex(m.name, &m.value, true).map_err(|e| err(e.to_string()))?,
+        };
+        out.push(matcher);
+    }
+    Ok(out)
+}
+
+/// Reduces a stream of samples to at most `max_points` points, keeping the
+/// shape: the range is cut into `max_points / 2` equal time buckets and each
+/// bucket keeps its minimum and its maximum, in time order. Unlike averaging
+/// or picking every n-th sample, a one-sample spike always survives. A bucket
+/// holding only NaN/infinite/stale samples yields one `None` point (a gap).
+/// Series with no more than `max_points` samples are returned as they are.
+pub struct Downsampler {
+    start: i64,
+    end: i64,
+    max_points: usize,
+    raw: Vec<Sample>,
+    buckets: Option<Vec<Bucket>>,
+    pub samples: u64,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Bucket {
+    min: Option<Sample>,
+    max: Option<Sample>,
+    gap: Option<i64>,
+}
+
+impl Downsampler {
+    pub fn new(start: i64, end: i64, max_points: usize) -> Self {
+        Downsampler {
+            start,
+            end,
+            max_points: max_points.max(2),
+            raw: Vec::new(),
+            buckets: None,
+            samples: 0,
+        }
+    }
+
+    pub fn push(&mut self, s: Sample) {
+        self.samples += 1;
+        match &mut self.buckets {
+            Some(_) => self.add_to_bucket(s),
+            None => {
+                self.raw.push(s);
+                if self.raw.len() > self.max_points {
+                    self.buckets = Some(vec![Bucket::default(); self.max_points / 2]);
+                    for s in std::mem::take(&mut self.raw) {
+                        self.add_to_bucket(s);
+                    }
+                }
+            }
+        }
+    }
+
+    fn add_to_bucket(&mut self, s: Sample) {
+        let buckets = self.buckets.as_mut().expect("bucket mode");
+        let n = buckets.len() as i128;
+        let span = i128::from(self.end - self.start) + 1;
+        let i = ((i128::from(s.t - self.start) * n) / span).clamp(0, n - 1) as usize;
+        let b = &mut buckets[i];
+        if !s.v.is_finite() {
+            b.gap.get_or_insert(s.t);
+            return;
+        }
+        if b.min.is_none_or(|m| s.v < m.v) {
+            b.min = Some(s);
+        }
+        if b.max.is_none_or(|m| s.v > m.v) {
+            b.max = Some(s);
+        }
+    }
+
+    pub fn is_downsampled(&self) -> bool {
+        self.buckets.is_some()
+    }
+
+    pub fn finish(self) -> Vec<(i64, Option<f64>)> {
+        let finite = |v: f64| v.is_finite().then_some(v);
+        match self.buckets {
+            None => self.raw.into_iter().map(|s| (s.t, finite(s.v))).collect(),
+            Some(buckets) => {
+                let mut out = Vec::with_capacity(self.max_points);
+                for b in buckets {
+                    match (b.min, b.max, b.gap) {
+                        (Some(lo), Some(hi), _) => {
+                            let (a, c) = if lo.t <= hi.t { (lo, hi) } else { (hi, lo) };
+                            out.push((a.t, Some(a.v)));
+                            if c.t != a.t {
+                                out.push((c.t, Some(c.v)));
+                            }
+                        }
+                        (_, _, Some(t)) => out.push((t, None)),
+                        _ => {}
+                    }
+                }
+                out
+            }
+        }
+    }
+}
+
+/// Prometheus's text for a float: `NaN`, `+Inf`, `-Inf` or the shortest form.
+pub fn format_value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v == f64::INFINITY {
+        "+Inf".into()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".into()
+    } else {
+        v.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spike_survives_downsampling() {
+        let mut d = Downsampler::new(0, 99_999, 100);
+        for t in 0..100_000 {
+            d.push(Sample { t, v: if t == 54_321 { 1e9 } else { (t % 7) as f64 } });
+        }
+        assert!(d.is_downsampled());
+        let points = d.finish();
+        assert!(points.len() <= 100);
+        assert!(points.contains(&(54_321, Some(1e9))));
+        assert!(points.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+
+    #[test]
+    fn short_series_are_left_alone_and_gaps_are_none() {
+        let mut d = Downsampler::new(0, 10, 100);
+        d.push(Sample { t: 1, v: 1.0 });
+        d.push(Sample { t: 2, v: f64::NAN });
+        assert_eq!(d.finish(), vec![(1, Some(1.0)), (2, None)]);
+    }
+
+    #[test]
+    fn parses_matchers_in_every_form() {
+        let ms = parse_matchers(r#"{job="api",code=~"5.."}"#).unwrap();
+        assert_eq!(ms.len(), 2);
+        assert!(ms[1].matches("503") && !ms[1].matches("200"));
+        let ms = parse_matchers("service=api").unwrap();
+        assert!(ms[0].matches("api"));
+        let ms = parse_matchers("env!=prod").unwrap();
+        assert!(ms[0].matches("dev") && !ms[0].matches("prod"));
+        assert!(parse_matchers("nonsense").is_err());
+        assert!(parse_matchers(r#"a=~"(""#).is_err());
+    }
+
+    #[test]
+    fn bounds_are_enforced() {
+        assert!(parse_count("maxPoints", Some("0"), 10, 5000).is_err());
+        assert!(parse_count("maxPoints", Some("5001"), 10, 5000).is_err());
+        assert_eq!(parse_count("maxPoints", None, 1000, 5000), Ok(1000));
+        assert!(parse_range(Some("10"), Some("5"), 0).is_err());
+        assert_eq!(parse_range(Some("1"), Some("2"), 0), Ok((1000, 2000)));
+    }
+}

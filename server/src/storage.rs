@@ -1,0 +1,428 @@
+//! The storage engine: a series index and compressed chunks in sled, open
+//! chunks in memory, and a write-ahead log that makes every acknowledged sample
+//! survive a crash.
+//!
+//! Writes go `validate -> WAL (fsync) -> head`; a series' open chunk is sealed
+//! (compressed into sled) when it fills, crosses a chunk window or goes idle,
+//! after which the WAL segments holding its samples can be deleted. Reads merge
+//! sealed chunks with the open one. See docs/storage-format.md for the bytes.
+
+pub(crate) mod chunk;
+mod head;
+mod index;
+pub mod labels;
+mod sealed;
+mod wal;
+
+pub use head::{AppendReport, RejectReason};
+pub use labels::{Labels, MatchOp, Matcher, METRIC_NAME};
+
+use app::model::MetricType;
+use head::Head;
+use index::Index;
+use sealed::SealedChunks;
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// A series' id: dense, assigned in creation order, never reused.
+pub type SeriesId = u64;
+
+/// One sample: milliseconds since the epoch and a value. Values are kept
+/// bit-exact, NaN payloads (the Prometheus stale marker) included.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sample {
+    pub t: i64,
+    pub v: f64,
+}
+
+/// The bit pattern Prometheus writes when a series disappears.
+pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("sled: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("chunk: {0}")]
+    Chunk(String),
+    #[error("corrupt storage: {0}")]
+    Corrupt(&'static str),
+}
+
+impl From<chunk::ChunkError> for StorageError {
+    fn from(e: chunk::ChunkError) -> Self {
+        StorageError::Chunk(e.to_string())
+    }
+}
+
+/// Everything the engine needs to know, decided once in `main`.
+#[derive(Clone, Debug)]
+pub struct StorageConfig {
+    pub data_dir: PathBuf,
+    /// sled's page cache; with the open chunks, the bulk of the memory used.
+    pub cache_bytes: u64,
+    /// fsync the WAL before acknowledging a write. Off only in tests.
+    pub sync_wal: bool,
+    /// A chunk is sealed once it holds this many samples...
+    pub chunk_max_samples: usize,
+    /// ...or when a sample falls into the next aligned window of this length,
+    /// so that chunks of all series line up in time.
+    pub chunk_window_ms: i64,
+    /// A series without writes for this long has its chunk sealed and leaves
+    /// memory, so memory follows active series, not all series ever seen.
+    pub idle_after: Duration,
+    /// Hard cap on the number of series; new series beyond it are rejected.
+    pub max_series: u64,
+}
+
+impl StorageConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        StorageConfig {
+            data_dir: data_dir.into(),
+            cache_bytes: 64 << 20,
+            sync_wal: true,
+            chunk_max_samples: chunk::MAX_CHUNK_SAMPLES,
+            chunk_window_ms: 2 * 3600 * 1000,
+            idle_after: Duration::from_secs(15 * 60),
+            max_series: 1_000_000,
+        }
+    }
+}
+
+/// Figures for `/v1/stats`, read from counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StorageStats {
+    pub series: u64,
+    pub active_series: u64,
+    pub samples: u64,
+    pub sealed_chunks: u64,
+    pub oldest: Option<i64>,
+    pub newest: Option<i64>,
+    pub rejected_samples: u64,
+    pub disk_bytes: u64,
+}
+
+/// One pushed sample with its series.
+#[derive(Clone, Debug)]
+pub struct Append {
+    pub labels: Labels,
+    pub sample: Sample,
+}
+
+pub struct Storage {
+    db: sled::Db,
+    index: Index,
+    sealed: SealedChunks,
+    head: Mutex<Head>,
+    config: StorageConfig,
+}
+
+impl Storage {
+    /// Opens (or creates) the store in `config.data_dir` and replays the WAL.
+    pub fn open(config: StorageConfig) -> Result<Self, StorageError> {
+        std::fs::create_dir_all(&config.data_dir)?;
+        let db = open_sled(&config)?;
+        let index = Index::open(&db)?;
+        let sealed = SealedChunks::open(&db)?;
+        let head = Head::recover(&config, &index, &sealed)?;
+        Ok(Storage {
+            db,
+            index,
+            sealed,
+            head: Mutex::new(head),
+            config,
+        })
+    }
+
+    pub fn config(&self) -> &StorageConfig {
+        &self.config
+    }
+
+    /// Stores a batch. Returns once every accepted sample is in the fsynced
+    /// WAL; out-of-order and conflicting samples are reported, not stored.
+    pub fn append(&self, batch: &[Append]) -> Result<AppendReport, StorageError> {
+        self.lock().append(batch, &self.index, &self.sealed)
+    }
+
+    /// Records a metric's type, for the dashboard.
+    pub fn set_metric_type(&self, name: &str, kind: MetricType) -> Result<(), StorageError> {
+        self.index.set_metric_type(name, kind)
+    }
+
+    pub fn metric_type(&self, name: &str) -> Result<Option<MetricType>, StorageError> {
+        self.index.metric_type(name)
+    }
+
+    /// Series matching all matchers, by id. Reads only the index.
+    pub fn select_series(&self, matchers: &[Matcher]) -> Result<Vec<(SeriesId, Labels)>, StorageError> {
+        self.index.select(matchers)
+    }
+
+    pub fn label_names(&self) -> Result<Vec<String>, StorageError> {
+        self.index.label_names()
+    }
+
+    pub fn label_values(&self, name: &str) -> Result<Vec<String>, StorageError> {
+        self.index.label_values(name)
+    }
+
+    /// Number of series carrying `name=value`, from the postings.
+    pub fn count_postings(&self, name: &str, value: &str) -> Result<usize, StorageError> {
+        Ok(self.index.postings(name, value)?.len())
+    }
+
+    /// Calls `visit` with each sample of series `id` in `[mint, maxt]`, oldest
+    /// first, until it returns false. Decodes only the chunks in the range.
+    pub fn for_each_sample(
+        &self,
+        id: SeriesId,
+        mint: i64,
+        maxt: i64,
+        mut visit: impl FnMut(Sample) -> bool,
+    ) -> Result<(), StorageError> {
+        // Snapshot the open chunk first: if it is sealed meanwhile, its samples
+        // show up in sled and the `t > last` filter below drops the copies.
+        let open = self.lock().open_samples(id, mint, maxt);
+        let mut last = i64::MIN;
+        let mut seen_any = false;
+        for chunk in self.sealed.chunks(id, mint, maxt) {
+            let (_, bytes) = chunk?;
+            for s in chunk::decode(&bytes)? {
+                if s.t < mint || s.t > maxt {
+                    continue;
+                }
+                last = s.t;
+                seen_any = true;
+                if !visit(s) {
+                    return Ok(());
+                }
+            }
+        }
+        for s in open {
+            if (!seen_any || s.t > last) && !visit(s) {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// All samples of series `id` in `[mint, maxt]`.
+    pub fn samples(&self, id: SeriesId, mint: i64, maxt: i64) -> Result<Vec<Sample>, StorageError> {
+        let mut out = Vec::new();
+        self.for_each_sample(id, mint, maxt, |s| {
+            out.push(s);
+            true
+        })?;
+        Ok(out)
+    }
+
+    pub fn stats(&self) -> StorageStats {
+        let mut stats = self.lock().stats();
+        stats.disk_bytes = self.disk_bytes();
+        stats
+    }
+
+    /// Bytes the store takes on disk (sled files and WAL segments).
+    pub fn disk_bytes(&self) -> u64 {
+        dir_size(&self.config.data_dir)
+    }
+
+    /// Seals idle series, drops them from memory and deletes WAL segments that
+    /// hold only sealed samples. Called periodically by the server.
+    pub fn maintain(&self, now: Instant) -> Result<(), StorageError> {
+        let mut head = self.lock();
+        head.seal_idle(now, self.config.idle_after, &self.sealed)?;
+        head.truncate_wal(&self.db)
+    }
+
+    /// Seals every open chunk, flushes sled and empties the WAL: the state a
+    /// clean shutdown leaves, and what "bytes on disk after a flush" measures.
+    pub fn flush(&self) -> Result<(), StorageError> {
+        let mut head = self.lock();
+        head.seal_all(&self.sealed)?;
+        head.truncate_wal(&self.db)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Head> {
+        // A panic while holding the lock is a bug already reported; keep serving.
+        self.head.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Opens sled, waiting briefly if a previous `Storage` of this process is
+/// still releasing the directory lock (sled's flusher thread lets go of it a
+/// moment after the handle is dropped).
+fn open_sled(config: &StorageConfig) -> Result<sled::Db, StorageError> {
+    let sled_config = sled::Config::new()
+        .path(config.data_dir.join("sled"))
+        .cache_capacity(config.cache_bytes)
+        .flush_every_ms(Some(1000));
+    let mut attempts = 0;
+    loop {
+        match sled_config.open() {
+            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") && attempts < 100 => {
+                attempts += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
+fn dir_size(path: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    fn config(dir: &std::path::Path) -> StorageConfig {
+        let mut c = StorageConfig::new(dir);
+        c.sync_wal = false;
+        c.chunk_max_samples = 5;
+        c.chunk_window_ms = 100;
+        c.cache_bytes = 1 << 20;
+        c
+    }
+
+    fn series_labels(n: u8) -> Labels {
+        let job = if n % 2 == 0 { "api" } else { "web" };
+        Labels::new([(METRIC_NAME, format!("m{}", n % 3)), ("job", job.to_string()), ("n", n.to_string())])
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Append(Vec<(u8, i64, u64)>),
+        Reopen { flush: bool },
+        Maintain,
+        Query { name: u8, job: Option<bool>, mint: i64, maxt: i64 },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let value_bits = prop_oneof![
+            (0u32..50).prop_map(|v| f64::from(v).to_bits()),
+            Just(STALE_NAN_BITS),
+            Just(f64::NAN.to_bits()),
+            Just(f64::INFINITY.to_bits()),
+            any::<u64>(),
+        ];
+        prop_oneof![
+            6 => prop::collection::vec((0u8..6, -50i64..400, value_bits), 1..20).prop_map(Op::Append),
+            1 => any::<bool>().prop_map(|flush| Op::Reopen { flush }),
+            1 => Just(Op::Maintain),
+            3 => (0u8..3, prop::option::of(any::<bool>()), -100i64..400, 0i64..500)
+                .prop_map(|(name, job, mint, len)| Op::Query { name, job, mint, maxt: mint + len }),
+        ]
+    }
+
+    /// The reference: per series, the accepted samples in order.
+    #[derive(Default)]
+    struct Model(BTreeMap<u8, Vec<Sample>>);
+
+    impl Model {
+        fn append(&mut self, n: u8, s: Sample) -> &'static str {
+            let series = self.0.entry(n).or_default();
+            match series.last() {
+                Some(l) if s.t < l.t => "rejected",
+                Some(l) if s.t == l.t && s.v.to_bits() == l.v.to_bits() => "duplicate",
+                Some(l) if s.t == l.t => "rejected",
+                _ => {
+                    series.push(s);
+                    "accepted"
+                }
+            }
+        }
+    }
+
+    fn bits(samples: &[Sample]) -> Vec<(i64, u64)> {
+        samples.iter().map(|s| (s.t, s.v.to_bits())).collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+        #[test]
+        fn storage_matches_an_in_memory_model(ops in prop::collection::vec(op(), 1..40)) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut storage = Some(Storage::open(config(dir.path())).unwrap());
+            let mut model = Model::default();
+            for op in ops {
+                let store = storage.as_ref().unwrap();
+                match op {
+                    Op::Append(items) => {
+                        let batch: Vec<Append> = items.iter().map(|&(n, t, v)| Append {
+                            labels: series_labels(n),
+                            sample: Sample { t, v: f64::from_bits(v) },
+                        }).collect();
+                        let report = store.append(&batch).unwrap();
+                        let mut expected = AppendReport::default();
+                        let mut expected_rejected = Vec::new();
+                        for (i, a) in batch.iter().enumerate() {
+                            match model.append(items[i].0, a.sample) {
+                                "accepted" => expected.accepted += 1,
+                                "duplicate" => expected.duplicates += 1,
+                                _ => expected_rejected.push(i),
+                            }
+                        }
+                        prop_assert_eq!(report.accepted, expected.accepted);
+                        prop_assert_eq!(report.duplicates, expected.duplicates);
+                        let rejected: Vec<usize> = report.rejected.iter().map(|(i, _)| *i).collect();
+                        prop_assert_eq!(rejected, expected_rejected);
+                    }
+                    Op::Reopen { flush } => {
+                        if flush {
+                            store.flush().unwrap();
+                        }
+                        drop(storage.take());
+                        storage = Some(Storage::open(config(dir.path())).unwrap());
+                    }
+                    Op::Maintain => {
+                        let later = Instant::now() + Duration::from_secs(3600);
+                        store.maintain(later).unwrap();
+                    }
+                    Op::Query { name, job, mint, maxt } => {
+                        let mut matchers = vec![Matcher::equal(METRIC_NAME, format!("m{name}"))];
+                        if let Some(api) = job {
+                            matchers.push(Matcher::not_equal("job", if api { "web" } else { "api" }));
+                        }
+                        let selected = store.select_series(&matchers).unwrap();
+                        let mut got = BTreeMap::new();
+                        for (id, labels) in selected {
+                            let n: u8 = labels.get("n").unwrap().parse().unwrap();
+                            got.insert(n, bits(&store.samples(id, mint, maxt).unwrap()));
+                        }
+                        let want: BTreeMap<u8, Vec<(i64, u64)>> = model.0.iter()
+                            .filter(|(n, _)| *n % 3 == name)
+                            .filter(|(n, _)| job.is_none_or(|api| (*n % 2 == 0) == api))
+                            .map(|(n, s)| {
+                                let inside: Vec<Sample> = s.iter().filter(|x| x.t >= mint && x.t <= maxt).copied().collect();
+                                (*n, bits(&inside))
+                            })
+                            .collect();
+                        prop_assert_eq!(got, want);
+                    }
+                }
+            }
+            let store = storage.as_ref().unwrap();
+            let total: usize = model.0.values().map(Vec::len).sum();
+            prop_assert_eq!(store.stats().samples, total as u64);
+            prop_assert_eq!(store.stats().series, model.0.len() as u64);
+        }
+    }
+}

@@ -1,0 +1,360 @@
+//! The head: open chunks of active series in memory, the WAL that protects
+//! them, and the append rules (order, duplicates, series limit).
+
+use super::index::Index;
+use super::labels::Labels;
+use super::sealed::{SealedChunks, Totals};
+use super::wal::{self, Record, Wal};
+use super::{Append, Sample, SeriesId, StorageConfig, StorageError, StorageStats};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// Why a sample was not stored. Values, not errors: the rest of the batch is.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RejectReason {
+    /// Older than the newest sample of its series. TinyObs keeps each series
+    /// append-only, as Prometheus does by default, so chunks never need rewriting.
+    OutOfOrder { newest: i64 },
+    /// Same timestamp as the newest sample, different value.
+    ConflictingValue { t: i64 },
+    /// A new series while the store already holds the maximum.
+    SeriesLimit { limit: u64 },
+}
+
+impl std::fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RejectReason::OutOfOrder { newest } => {
+                write!(f, "out of order: series already has a sample at {newest} ms")
+            }
+            RejectReason::ConflictingValue { t } => {
+                write!(f, "duplicate timestamp {t} ms with a different value")
+            }
+            RejectReason::SeriesLimit { limit } => write!(f, "series limit of {limit} reached"),
+        }
+    }
+}
+
+/// The outcome of one append.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AppendReport {
+    pub accepted: u64,
+    /// Identical to a stored sample (same time, same value bits): ignored, so
+    /// that a retried request is harmless.
+    pub duplicates: u64,
+    /// By index in the batch.
+    pub rejected: Vec<(usize, RejectReason)>,
+}
+
+struct HeadSeries {
+    canonical: Vec<u8>,
+    /// The open chunk, in time order.
+    open: Vec<Sample>,
+    /// The newest sample stored, open or sealed: the bar for the next one.
+    last: Option<Sample>,
+    /// WAL segment holding `open[0]`; older segments are not needed for this series.
+    first_segment: u64,
+    last_write: Instant,
+}
+
+pub(crate) struct Head {
+    ids: HashMap<Vec<u8>, SeriesId>,
+    series: HashMap<SeriesId, HeadSeries>,
+    wal: Wal,
+    totals: Totals,
+    head_samples: u64,
+    series_count: u64,
+    next_id: SeriesId,
+    oldest: Option<i64>,
+    newest: Option<i64>,
+    rejected: u64,
+    chunk_max_samples: usize,
+    chunk_window_ms: i64,
+    max_series: u64,
+}
+
+impl Head {
+    /// Rebuilds the head from sled and the WAL after a start or a crash.
+    pub(crate) fn recover(
+        config: &StorageConfig,
+        index: &Index,
+        sealed: &SealedChunks,
+    ) -> Result<Self, StorageError> {
+        let totals = sealed.totals()?;
+        let wal_dir = config.data_dir.join("wal");
+        let mut head = Head {
+            ids: HashMap::new(),
+            series: HashMap::new(),
+            // Replay first, then open a fresh segment after the replayed ones.
+            wal: Wal::open(&wal_dir, config.sync_wal)?,
+            totals,
+            head_samples: 0,
+            series_count: index.count_series() as u64,
+            next_id: index.max_id()?.map_or(0, |id| id + 1),
+            oldest: totals.oldest,
+            newest: totals.newest,
+            rejected: 0,
+            chunk_max_samples: config.chunk_max_samples.clamp(1, super::chunk::MAX_CHUNK_SAMPLES),
+            chunk_window_ms: config.chunk_window_ms.max(1),
+            max_series: config.max_series,
+        };
+        let current = head.wal.current_segment();
+        let now = Instant::now();
+        wal::replay(&wal_dir, |segment, record| {
+            if segment >= current {
+                return Ok(());
+            }
+            match record {
+                Record::Series(list) => {
+                    for (id, labels) in list {
+                        let canonical = labels.encode();
+                        if index.lookup(&canonical)?.is_none() {
+                            index.insert(id, &labels)?;
+                            head.series_count += 1;
+                        }
+                        head.next_id = head.next_id.max(id + 1);
+                    }
+                }
+                Record::Samples(list) => {
+                    for (id, sample) in list {
+                        head.load(id, index, sealed, now)?;
+                        let series = head.series.get(&id).expect("just loaded");
+                        if series.last.is_none_or(|l| sample.t > l.t) {
+                            head.push(id, sample, segment, now, sealed)?;
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        Ok(head)
+    }
+
+    pub(crate) fn append(
+        &mut self,
+        batch: &[Append],
+        index: &Index,
+        sealed: &SealedChunks,
+    ) -> Result<AppendReport, StorageError> {
+        let now = Instant::now();
+        let mut report = AppendReport::default();
+        let mut accepted: Vec<(SeriesId, Sample)> = Vec::with_capacity(batch.len());
+        // Series created by this batch; they join the head only once the WAL
+        // write succeeded, so a failed write leaves no trace.
+        let mut fresh: HashMap<Vec<u8>, (SeriesId, &Labels)> = HashMap::new();
+        // Newest sample per series including this batch's accepted ones.
+        let mut pending_last: HashMap<SeriesId, Sample> = HashMap::new();
+        let next_id_before = self.next_id;
+
+        for (i, item) in batch.iter().enumerate() {
+            let canonical = item.labels.encode();
+            let id = match self.ids.get(&canonical) {
+                Some(&id) => Some(id),
+                None => match fresh.get(&canonical) {
+                    Some(&(id, _)) => Some(id),
+                    None => match index.lookup(&canonical)? {
+                        Some(id) => {
+                            self.load(id, index, sealed, now)?;
+                            Some(id)
+                        }
+                        None => None,
+                    },
+                },
+            };
+            let id = match id {
+                Some(id) => id,
+                None if self.series_count + fresh.len() as u64 >= self.max_series => {
+                    report.rejected.push((i, RejectReason::SeriesLimit { limit: self.max_series }));
+                    continue;
+                }
+                None => {
+                    let id = self.next_id;
+                    self.next_id += 1;
+                    fresh.insert(canonical, (id, &item.labels));
+                    id
+                }
+            };
+            let last = pending_last
+                .get(&id)
+                .copied()
+                .or_else(|| self.series.get(&id).and_then(|s| s.last));
+            let s = item.sample;
+            match last {
+                Some(l) if s.t < l.t => report.rejected.push((i, RejectReason::OutOfOrder { newest: l.t })),
+                Some(l) if s.t == l.t && s.v.to_bits() == l.v.to_bits() => report.duplicates += 1,
+                Some(l) if s.t == l.t => report.rejected.push((i, RejectReason::ConflictingValue { t: s.t })),
+                _ => {
+                    pending_last.insert(id, s);
+                    accepted.push((id, s));
+                }
+            }
+        }
+
+        let mut new_series: Vec<(SeriesId, &Labels)> = fresh.values().copied().collect();
+        new_series.sort_by_key(|(id, _)| *id);
+        if let Err(e) = self.wal.append(&new_series, &accepted) {
+            self.next_id = next_id_before;
+            return Err(e);
+        }
+        let segment = self.wal.current_segment();
+        report.accepted = accepted.len() as u64;
+        for (canonical, (id, labels)) in fresh {
+            index.insert(id, labels)?;
+            self.series_count += 1;
+            self.ids.insert(canonical.clone(), id);
+            self.series.insert(
+                id,
+                HeadSeries {
+                    canonical,
+                    open: Vec::new(),
+                    last: None,
+                    first_segment: segment,
+                    last_write: now,
+                },
+            );
+        }
+        for (id, sample) in accepted {
+            self.push(id, sample, segment, now, sealed)?;
+        }
+        self.rejected += report.rejected.len() as u64;
+        Ok(report)
+    }
+
+    /// Brings a stored series into the head, with its newest sealed sample.
+    fn load(&mut self, id: SeriesId, index: &Index, sealed: &SealedChunks, now: Instant) -> Result<(), StorageError> {
+        if self.series.contains_key(&id) {
+            return Ok(());
+        }
+        let canonical = index.labels(id)?.encode();
+        let last = sealed.last_sample(id)?;
+        self.ids.insert(canonical.clone(), id);
+        self.series.insert(
+            id,
+            HeadSeries {
+                canonical,
+                open: Vec::new(),
+                last,
+                first_segment: self.wal.current_segment(),
+                last_write: now,
+            },
+        );
+        Ok(())
+    }
+
+    /// Adds an accepted sample to its open chunk, sealing the chunk first if
+    /// the sample does not belong in it.
+    fn push(
+        &mut self,
+        id: SeriesId,
+        sample: Sample,
+        segment: u64,
+        now: Instant,
+        sealed: &SealedChunks,
+    ) -> Result<(), StorageError> {
+        let window = self.chunk_window_ms;
+        let max = self.chunk_max_samples;
+        let series = self.series.get_mut(&id).expect("series loaded before push");
+        let must_seal = series.open.first().is_some_and(|first| {
+            series.open.len() >= max || first.t.div_euclid(window) != sample.t.div_euclid(window)
+        });
+        if must_seal {
+            Self::seal(series, id, sealed, &mut self.totals, &mut self.head_samples)?;
+        }
+        if series.open.is_empty() {
+            series.first_segment = segment;
+        }
+        series.open.push(sample);
+        series.last = Some(sample);
+        series.last_write = now;
+        self.head_samples += 1;
+        self.oldest = Some(self.oldest.map_or(sample.t, |o| o.min(sample.t)));
+        self.newest = Some(self.newest.map_or(sample.t, |n| n.max(sample.t)));
+        Ok(())
+    }
+
+    fn seal(
+        series: &mut HeadSeries,
+        id: SeriesId,
+        sealed: &SealedChunks,
+        totals: &mut Totals,
+        head_samples: &mut u64,
+    ) -> Result<(), StorageError> {
+        if series.open.is_empty() {
+            return Ok(());
+        }
+        let mut next = *totals;
+        next.add(&series.open);
+        next.chunks += 1;
+        sealed.write(id, &series.open, &next)?;
+        *totals = next;
+        *head_samples -= series.open.len() as u64;
+        series.open.clear();
+        Ok(())
+    }
+
+    /// Copies the open samples of `id` in `[mint, maxt]`.
+    pub(crate) fn open_samples(&self, id: SeriesId, mint: i64, maxt: i64) -> Vec<Sample> {
+        self.series.get(&id).map_or_else(Vec::new, |s| {
+            s.open.iter().filter(|x| x.t >= mint && x.t <= maxt).copied().collect()
+        })
+    }
+
+    pub(crate) fn seal_all(&mut self, sealed: &SealedChunks) -> Result<(), StorageError> {
+        for (&id, series) in self.series.iter_mut() {
+            Self::seal(series, id, sealed, &mut self.totals, &mut self.head_samples)?;
+        }
+        Ok(())
+    }
+
+    /// Seals and forgets series idle for `idle_after`.
+    pub(crate) fn seal_idle(&mut self, now: Instant, idle_after: Duration, sealed: &SealedChunks) -> Result<(), StorageError> {
+        let idle: Vec<SeriesId> = self
+            .series
+            .iter()
+            .filter(|(_, s)| now.saturating_duration_since(s.last_write) >= idle_after)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in idle {
+            let mut series = self.series.remove(&id).expect("listed above");
+            Self::seal(&mut series, id, sealed, &mut self.totals, &mut self.head_samples)?;
+            self.ids.remove(&series.canonical);
+        }
+        Ok(())
+    }
+
+    /// Deletes WAL segments older than every open sample, after making sled
+    /// durable (the deleted segments may hold the only copy of index writes).
+    pub(crate) fn truncate_wal(&mut self, db: &sled::Db) -> Result<(), StorageError> {
+        let keep_from = self
+            .series
+            .values()
+            .filter(|s| !s.open.is_empty())
+            .map(|s| s.first_segment)
+            .min();
+        let keep_from = match keep_from {
+            Some(n) => n,
+            None => {
+                // Nothing open: start a fresh segment so every older one can go.
+                if !self.wal.current_is_empty() {
+                    self.wal.rotate()?;
+                }
+                self.wal.current_segment()
+            }
+        };
+        db.flush()?;
+        self.wal.truncate_before(keep_from)
+    }
+
+    pub(crate) fn stats(&self) -> StorageStats {
+        StorageStats {
+            series: self.series_count,
+            active_series: self.series.len() as u64,
+            samples: self.totals.samples + self.head_samples,
+            sealed_chunks: self.totals.chunks,
+            oldest: self.oldest,
+            newest: self.newest,
+            rejected_samples: self.rejected,
+            disk_bytes: 0,
+        }
+    }
+}
