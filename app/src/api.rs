@@ -14,7 +14,10 @@ pub async fn get_json<T: DeserializeOwned>(url: &str) -> Result<T, String> {
         if !response.ok() {
             return Err(format!("{url}: HTTP {}", response.status()));
         }
-        response.json::<T>().await.map_err(|e| format!("{url}: {e}"))
+        response
+            .json::<T>()
+            .await
+            .map_err(|e| format!("{url}: {e}"))
     }
     #[cfg(not(feature = "hydrate"))]
     {

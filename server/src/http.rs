@@ -45,7 +45,10 @@ pub fn api_router(state: AppState) -> Router {
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error("{message}")]
-    BadRequest { message: String, index: Option<usize> },
+    BadRequest {
+        message: String,
+        index: Option<usize>,
+    },
     #[error("{0}")]
     TooLarge(String),
     #[error("storage: {0}")]
@@ -70,11 +73,19 @@ impl IntoResponse for AppError {
             AppError::TooLarge(message) => (StatusCode::PAYLOAD_TOO_LARGE, message, None),
             AppError::Storage(e) => {
                 tracing::error!("storage error: {e}");
-                (StatusCode::INTERNAL_SERVER_ERROR, "storage error; see server log".into(), None)
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "storage error; see server log".into(),
+                    None,
+                )
             }
             AppError::Internal(e) => {
                 tracing::error!("internal error: {e}");
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal error; see server log".into(), None)
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error; see server log".into(),
+                    None,
+                )
             }
         };
         (status, Json(ApiError { error, index })).into_response()

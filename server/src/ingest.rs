@@ -63,42 +63,78 @@ pub fn is_valid_label_name(name: &str) -> bool {
 
 /// Checks a label set (metric name included, as `__name__`) against the rules
 /// and limits.
-pub fn check_labels(index: usize, labels: &Labels, limits: &IngestLimits) -> Result<(), IngestError> {
+pub fn check_labels(
+    index: usize,
+    labels: &Labels,
+    limits: &IngestLimits,
+) -> Result<(), IngestError> {
     let name = labels
         .metric_name()
         .ok_or_else(|| invalid(index, "missing metric name"))?;
     if name.len() > limits.max_name_len {
-        return Err(invalid(index, format!("metric name longer than {} bytes", limits.max_name_len)));
+        return Err(invalid(
+            index,
+            format!("metric name longer than {} bytes", limits.max_name_len),
+        ));
     }
     if !is_valid_metric_name(name) {
-        return Err(invalid(index, format!("invalid metric name {name:?}: must match [a-zA-Z_:][a-zA-Z0-9_:]*")));
+        return Err(invalid(
+            index,
+            format!("invalid metric name {name:?}: must match [a-zA-Z_:][a-zA-Z0-9_:]*"),
+        ));
     }
     if labels.len() > limits.max_labels + 1 {
-        return Err(invalid(index, format!("more than {} labels", limits.max_labels)));
+        return Err(invalid(
+            index,
+            format!("more than {} labels", limits.max_labels),
+        ));
     }
     for (label, value) in labels.iter().filter(|(n, _)| *n != METRIC_NAME) {
         if label.len() > limits.max_name_len {
-            return Err(invalid(index, format!("label name longer than {} bytes", limits.max_name_len)));
+            return Err(invalid(
+                index,
+                format!("label name longer than {} bytes", limits.max_name_len),
+            ));
         }
         if !is_valid_label_name(label) {
-            return Err(invalid(index, format!("invalid label name {label:?}: must match [a-zA-Z_][a-zA-Z0-9_]*")));
+            return Err(invalid(
+                index,
+                format!("invalid label name {label:?}: must match [a-zA-Z_][a-zA-Z0-9_]*"),
+            ));
         }
         if label.starts_with("__") {
-            return Err(invalid(index, format!("label name {label:?} is reserved (starts with __)")));
+            return Err(invalid(
+                index,
+                format!("label name {label:?} is reserved (starts with __)"),
+            ));
         }
         if value.len() > limits.max_value_len {
-            return Err(invalid(index, format!("value of label {label:?} longer than {} bytes", limits.max_value_len)));
+            return Err(invalid(
+                index,
+                format!(
+                    "value of label {label:?} longer than {} bytes",
+                    limits.max_value_len
+                ),
+            ));
         }
     }
     Ok(())
 }
 
 /// Checks a timestamp against the clock.
-pub fn check_time(index: usize, t: i64, now_ms: i64, limits: &IngestLimits) -> Result<(), IngestError> {
+pub fn check_time(
+    index: usize,
+    t: i64,
+    now_ms: i64,
+    limits: &IngestLimits,
+) -> Result<(), IngestError> {
     if t > now_ms.saturating_add(limits.max_future_ms) {
         return Err(invalid(
             index,
-            format!("timestamp {t} ms is more than {} s in the future", limits.max_future_ms / 1000),
+            format!(
+                "timestamp {t} ms is more than {} s in the future",
+                limits.max_future_ms / 1000
+            ),
         ));
     }
     Ok(())
@@ -112,9 +148,16 @@ pub fn convert_metric(
     limits: &IngestLimits,
 ) -> Result<Append, IngestError> {
     if metric.labels.contains_key(METRIC_NAME) {
-        return Err(invalid(index, "label __name__ is reserved: use the name field"));
+        return Err(invalid(
+            index,
+            "label __name__ is reserved: use the name field",
+        ));
     }
-    let mut pairs: Vec<(&str, &str)> = metric.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut pairs: Vec<(&str, &str)> = metric
+        .labels
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     pairs.push((METRIC_NAME, metric.name.as_str()));
     let labels = Labels::new(pairs);
     check_labels(index, &labels, limits)?;
@@ -122,7 +165,10 @@ pub fn convert_metric(
         check_histogram_sample(index, &metric.name, &labels)?;
     }
     let v = parse_value(&metric.value).ok_or_else(|| {
-        invalid(index, "value must be a number or one of \"NaN\", \"+Inf\", \"-Inf\"")
+        invalid(
+            index,
+            "value must be a number or one of \"NaN\", \"+Inf\", \"-Inf\"",
+        )
     })?;
     let t = match &metric.timestamp {
         None => now_ms,
@@ -209,13 +255,20 @@ mod tests {
             kind,
             value: SampleValue::Number(1.0),
             timestamp: Some(TimeValue::Text("2025-11-16T01:30:00Z".into())),
-            labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>(),
         }
     }
 
     #[test]
     fn converts_a_valid_metric() {
-        let m = metric("http_requests_total", MetricType::Counter, &[("service", "api")]);
+        let m = metric(
+            "http_requests_total",
+            MetricType::Counter,
+            &[("service", "api")],
+        );
         let append = convert_metric(0, &m, 1_763_256_600_000, &IngestLimits::default()).unwrap();
         assert_eq!(append.sample.t, 1_763_256_600_000);
         assert_eq!(append.labels.get("service"), Some("api"));
@@ -235,7 +288,10 @@ mod tests {
             metric("latency_bucket", MetricType::Histogram, &[("le", "abc")]),
         ];
         for (i, m) in cases.iter().enumerate() {
-            assert!(convert_metric(i, m, now, &limits).is_err(), "case {i} passed");
+            assert!(
+                convert_metric(i, m, now, &limits).is_err(),
+                "case {i} passed"
+            );
         }
         let mut future = metric("ok", MetricType::Gauge, &[]);
         future.timestamp = Some(TimeValue::Unix(1e12));

@@ -48,10 +48,13 @@ pub async fn run(
         storage: storage.clone(),
         limits: config.limits,
     };
-    let app = http::api_router(state).merge(site::router(&config.site_root, listener.local_addr()?));
+    let app =
+        http::api_router(state).merge(site::router(&config.site_root, listener.local_addr()?));
 
     let maintenance = tokio::spawn(maintain(storage.clone(), config.maintenance_interval));
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
     maintenance.abort();
     tokio::task::spawn_blocking(move || storage.flush())
         .await

@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use tinyobs::Config;
 
 #[derive(Parser, Debug)]
-#[command(name = "tinyobs", version, about = "Metrics ingest, storage, query and dashboard in one binary")]
+#[command(
+    name = "tinyobs",
+    version,
+    about = "Metrics ingest, storage, query and dashboard in one binary"
+)]
 struct Cli {
     /// Address to listen on.
     #[arg(long, env = "TINYOBS_LISTEN", default_value = "127.0.0.1:8080")]
@@ -47,7 +51,10 @@ async fn main() -> anyhow::Result<()> {
     println!("TinyObs listening on http://{addr}");
     println!("data directory: {}", data_dir.display());
     if !site_root.join("pkg").exists() {
-        println!("warning: dashboard files not found in {} (build with `cargo leptos build`)", site_root.display());
+        println!(
+            "warning: dashboard files not found in {} (build with `cargo leptos build`)",
+            site_root.display()
+        );
     }
     tinyobs::run(config, listener, shutdown_signal())
         .await
@@ -97,7 +104,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let terminate = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

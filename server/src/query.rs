@@ -26,8 +26,15 @@ pub fn parse_time_param(name: &str, text: &str) -> Result<i64, QueryError> {
 }
 
 /// Resolves `start`/`end` (defaults: the last hour) and checks the range.
-pub fn parse_range(start: Option<&str>, end: Option<&str>, now_ms: i64) -> Result<(i64, i64), QueryError> {
-    let end = end.map(|e| parse_time_param("end", e)).transpose()?.unwrap_or(now_ms);
+pub fn parse_range(
+    start: Option<&str>,
+    end: Option<&str>,
+    now_ms: i64,
+) -> Result<(i64, i64), QueryError> {
+    let end = end
+        .map(|e| parse_time_param("end", e))
+        .transpose()?
+        .unwrap_or(now_ms);
     let start = start
         .map(|s| parse_time_param("start", s))
         .transpose()?
@@ -36,17 +43,27 @@ pub fn parse_range(start: Option<&str>, end: Option<&str>, now_ms: i64) -> Resul
         return Err(err("end is before start"));
     }
     if end - start > MAX_RANGE_MS {
-        return Err(err(format!("range longer than {} days", MAX_RANGE_MS / 86_400_000)));
+        return Err(err(format!(
+            "range longer than {} days",
+            MAX_RANGE_MS / 86_400_000
+        )));
     }
     Ok((start, end))
 }
 
 /// A bounded integer parameter.
-pub fn parse_count(name: &str, text: Option<&str>, default: usize, max: usize) -> Result<usize, QueryError> {
+pub fn parse_count(
+    name: &str,
+    text: Option<&str>,
+    default: usize,
+    max: usize,
+) -> Result<usize, QueryError> {
     let Some(text) = text else { return Ok(default) };
-    let n: usize = text
-        .parse()
-        .map_err(|_| err(format!("parameter {name}: {text:?} is not a positive integer")))?;
+    let n: usize = text.parse().map_err(|_| {
+        err(format!(
+            "parameter {name}: {text:?} is not a positive integer"
+        ))
+    })?;
     if n == 0 || n > max {
         return Err(err(format!("parameter {name} must be between 1 and {max}")));
     }
@@ -60,7 +77,10 @@ const PLACEHOLDER: &str = "tinyobs_match_placeholder";
 pub fn parse_matchers(text: &str) -> Result<Vec<Matcher>, QueryError> {
     let text = text.trim();
     let inner = if let Some(inner) = text.strip_prefix('{') {
-        inner.strip_suffix('}').ok_or_else(|| err(format!("match {text:?}: missing closing brace")))?.to_string()
+        inner
+            .strip_suffix('}')
+            .ok_or_else(|| err(format!("match {text:?}: missing closing brace")))?
+            .to_string()
     } else if text.contains(['"', '\'', '`']) {
         text.to_string()
     } else {
@@ -69,25 +89,37 @@ pub fn parse_matchers(text: &str) -> Result<Vec<Matcher>, QueryError> {
             .find(['=', '!'])
             .ok_or_else(|| err(format!("match {text:?}: expected label=value")))?;
         let (name, rest) = text.split_at(at);
-        let op_len = if rest.starts_with("=~") || rest.starts_with("!=") || rest.starts_with("!~") { 2 } else { 1 };
+        let op_len = if rest.starts_with("=~") || rest.starts_with("!=") || rest.starts_with("!~") {
+            2
+        } else {
+            1
+        };
         let (op, value) = rest.split_at(op_len);
         format!("{name}{op}{value:?}")
     };
     // A placeholder metric name lets promql-parser accept selectors whose
     // matchers all match the empty string (`{env!="prod"}`); it is dropped below.
     let selector = format!("{PLACEHOLDER}{{{inner}}}");
-    let expr = promql_parser::parser::parse(&selector).map_err(|e| err(format!("match {text:?}: {e}")))?;
+    let expr =
+        promql_parser::parser::parse(&selector).map_err(|e| err(format!("match {text:?}: {e}")))?;
     let promql_parser::parser::Expr::VectorSelector(vs) = expr else {
         return Err(err(format!("match {text:?}: not a series selector")));
     };
     let mut out = Vec::new();
-    for m in vs.matchers.matchers.into_iter().filter(|m| !(m.name == crate::storage::METRIC_NAME && m.value == PLACEHOLDER)) {
+    for m in vs
+        .matchers
+        .matchers
+        .into_iter()
+        .filter(|m| !(m.name == crate::storage::METRIC_NAME && m.value == PLACEHOLDER))
+    {
         use promql_parser::label::MatchOp as Op;
         let matcher = match m.op {
             Op::Equal => Matcher::equal(m.name, m.value),
             Op::NotEqual => Matcher::not_equal(m.name, m.value),
             Op::Re(_) => Matcher::regex(m.name, &m.value, false).map_err(|e| err(e.to_string()))?,
-            Op::NotRe(_) => Matcher::regex(m.name, &m.value, true).map_err(|e| err(e.to_string()))?,
+            Op::NotRe(_) => {
+                Matcher::regex(m.name, &m.value, true).map_err(|e| err(e.to_string()))?
+            }
         };
         out.push(matcher);
     }
@@ -212,7 +244,10 @@ mod tests {
     fn a_spike_survives_downsampling() {
         let mut d = Downsampler::new(0, 99_999, 100);
         for t in 0..100_000 {
-            d.push(Sample { t, v: if t == 54_321 { 1e9 } else { (t % 7) as f64 } });
+            d.push(Sample {
+                t,
+                v: if t == 54_321 { 1e9 } else { (t % 7) as f64 },
+            });
         }
         assert!(d.is_downsampled());
         let points = d.finish();

@@ -79,9 +79,14 @@ pub struct Decoded {
 
 /// Decompresses, decodes and validates a request body. Any invalid series
 /// fails the whole request, before anything is stored.
-pub fn decode(body: &[u8], now_ms: i64, limits: &IngestLimits) -> Result<Decoded, RemoteWriteError> {
+pub fn decode(
+    body: &[u8],
+    now_ms: i64,
+    limits: &IngestLimits,
+) -> Result<Decoded, RemoteWriteError> {
     let max = limits.max_body_bytes * 8;
-    let len = snap::raw::decompress_len(body).map_err(|e| RemoteWriteError::Snappy(e.to_string()))?;
+    let len =
+        snap::raw::decompress_len(body).map_err(|e| RemoteWriteError::Snappy(e.to_string()))?;
     if len > max {
         return Err(RemoteWriteError::TooLarge(len, max));
     }
@@ -99,7 +104,12 @@ pub fn decode(body: &[u8], now_ms: i64, limits: &IngestLimits) -> Result<Decoded
                 message: "native histograms are not supported; send classic _bucket series".into(),
             });
         }
-        let labels = Labels::new(series.labels.iter().map(|l| (l.name.as_str(), l.value.as_str())));
+        let labels = Labels::new(
+            series
+                .labels
+                .iter()
+                .map(|l| (l.name.as_str(), l.value.as_str())),
+        );
         if labels.len() != series.labels.iter().filter(|l| !l.value.is_empty()).count() {
             return Err(RemoteWriteError::Invalid {
                 index,
@@ -120,7 +130,10 @@ pub fn decode(body: &[u8], now_ms: i64, limits: &IngestLimits) -> Result<Decoded
         if appends.len() > limits.max_metrics_per_request * 4 {
             return Err(RemoteWriteError::Invalid {
                 index,
-                message: format!("more than {} samples in one request", limits.max_metrics_per_request * 4),
+                message: format!(
+                    "more than {} samples in one request",
+                    limits.max_metrics_per_request * 4
+                ),
             });
         }
     }
@@ -180,21 +193,42 @@ mod tests {
     #[test]
     fn round_trips_through_snappy_and_protobuf() {
         let labels = Labels::new([(METRIC_NAME, "up"), ("job", "node")]);
-        let samples = vec![Sample { t: 1000, v: 1.0 }, Sample { t: 2000, v: f64::from_bits(0x7ff0_0000_0000_0002) }];
+        let samples = vec![
+            Sample { t: 1000, v: 1.0 },
+            Sample {
+                t: 2000,
+                v: f64::from_bits(0x7ff0_0000_0000_0002),
+            },
+        ];
         let body = encode(&[(labels.clone(), samples.clone())]);
         let decoded = decode(&body, 10_000, &IngestLimits::default()).unwrap();
         assert_eq!(decoded.appends.len(), 2);
         assert_eq!(decoded.appends[1].labels, labels);
-        assert_eq!(decoded.appends[1].sample.v.to_bits(), samples[1].v.to_bits());
+        assert_eq!(
+            decoded.appends[1].sample.v.to_bits(),
+            samples[1].v.to_bits()
+        );
     }
 
     #[test]
     fn rejects_garbage_and_invalid_series() {
         let limits = IngestLimits::default();
-        assert!(matches!(decode(b"not snappy", 0, &limits), Err(RemoteWriteError::Snappy(_))));
+        assert!(matches!(
+            decode(b"not snappy", 0, &limits),
+            Err(RemoteWriteError::Snappy(_))
+        ));
         let not_proto = snap::raw::Encoder::new().compress_vec(&[0xff; 16]).unwrap();
-        assert!(matches!(decode(&not_proto, 0, &limits), Err(RemoteWriteError::Protobuf(_))));
-        let bad = encode(&[(Labels::new([(METRIC_NAME, "bad-name")]), vec![Sample { t: 1, v: 1.0 }])]);
-        assert!(matches!(decode(&bad, 10, &limits), Err(RemoteWriteError::Invalid { index: 0, .. })));
+        assert!(matches!(
+            decode(&not_proto, 0, &limits),
+            Err(RemoteWriteError::Protobuf(_))
+        ));
+        let bad = encode(&[(
+            Labels::new([(METRIC_NAME, "bad-name")]),
+            vec![Sample { t: 1, v: 1.0 }],
+        )]);
+        assert!(matches!(
+            decode(&bad, 10, &limits),
+            Err(RemoteWriteError::Invalid { index: 0, .. })
+        ));
     }
 }

@@ -15,7 +15,7 @@ mod sealed;
 mod wal;
 
 pub use head::{AppendReport, RejectReason};
-pub use labels::{Labels, MatchOp, Matcher, METRIC_NAME};
+pub use labels::{Labels, METRIC_NAME, MatchOp, Matcher};
 
 use app::model::MetricType;
 use head::Head;
@@ -156,7 +156,10 @@ impl Storage {
     }
 
     /// Series matching all matchers, by id. Reads only the index.
-    pub fn select_series(&self, matchers: &[Matcher]) -> Result<Vec<(SeriesId, Labels)>, StorageError> {
+    pub fn select_series(
+        &self,
+        matchers: &[Matcher],
+    ) -> Result<Vec<(SeriesId, Labels)>, StorageError> {
         self.index.select(matchers)
     }
 
@@ -249,7 +252,9 @@ impl Storage {
 
     fn lock(&self) -> MutexGuard<'_, Head> {
         // A panic while holding the lock is a bug already reported; keep serving.
-        self.head.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.head
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -264,7 +269,9 @@ fn open_sled(config: &StorageConfig) -> Result<sled::Db, StorageError> {
     let mut attempts = 0;
     loop {
         match sled_config.open() {
-            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") && attempts < 100 => {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock") && attempts < 100 =>
+            {
                 attempts += 1;
                 std::thread::sleep(Duration::from_millis(20));
             }
@@ -304,15 +311,26 @@ mod tests {
 
     fn series_labels(n: u8) -> Labels {
         let job = if n % 2 == 0 { "api" } else { "web" };
-        Labels::new([(METRIC_NAME, format!("m{}", n % 3)), ("job", job.to_string()), ("n", n.to_string())])
+        Labels::new([
+            (METRIC_NAME, format!("m{}", n % 3)),
+            ("job", job.to_string()),
+            ("n", n.to_string()),
+        ])
     }
 
     #[derive(Clone, Debug)]
     enum Op {
         Append(Vec<(u8, i64, u64)>),
-        Reopen { flush: bool },
+        Reopen {
+            flush: bool,
+        },
         Maintain,
-        Query { name: u8, job: Option<bool>, mint: i64, maxt: i64 },
+        Query {
+            name: u8,
+            job: Option<bool>,
+            mint: i64,
+            maxt: i64,
+        },
     }
 
     fn op() -> impl Strategy<Value = Op> {

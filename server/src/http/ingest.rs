@@ -17,10 +17,13 @@ use serde::Deserialize;
 /// nothing is stored (400, naming its index). Valid requests are stored
 /// sample by sample: if the storage refuses some (out of order, conflicting
 /// value) the rest are kept and the answer is 409 listing the refused ones.
-pub async fn ingest_json(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Result<Response, AppError> {
+pub async fn ingest_json(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, AppError> {
     let body = read_body(body)?;
-    let value: serde_json::Value =
-        serde_json::from_slice(&body).map_err(|e| AppError::bad_request(format!("body is not JSON: {e}")))?;
+    let value: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| AppError::bad_request(format!("body is not JSON: {e}")))?;
     let items = value
         .get("metrics")
         .and_then(|m| m.as_array())
@@ -40,9 +43,11 @@ pub async fn ingest_json(State(state): State<AppState>, body: Result<Bytes, Byte
             message: format!("metric {index}: {message}"),
             index: Some(index),
         })?;
-        let append = convert_metric(index, &metric, now, &state.limits).map_err(|e| AppError::BadRequest {
-            message: e.to_string(),
-            index: Some(e.index),
+        let append = convert_metric(index, &metric, now, &state.limits).map_err(|e| {
+            AppError::BadRequest {
+                message: e.to_string(),
+                index: Some(e.index),
+            }
         })?;
         if types.last() != Some(&(metric.name.clone(), metric.kind)) {
             types.push((metric.name, metric.kind));
@@ -87,7 +92,10 @@ fn ingest_answer(report: AppendReport) -> Response {
 /// by senders) for an undecodable or invalid request, or when the storage
 /// refused samples (the rest are kept, as Prometheus does); 5xx (retried) when
 /// the storage failed.
-pub async fn remote_write(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Result<Response, AppError> {
+pub async fn remote_write(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, AppError> {
     let body = read_body(body)?;
     let limits = state.limits;
     let storage = state.storage.clone();
@@ -114,7 +122,14 @@ pub async fn remote_write(State(state): State<AppState>, body: Result<Bytes, Byt
                 labels
             );
             tracing::debug!(metric = labels.get(METRIC_NAME), "{message}");
-            return Ok((StatusCode::BAD_REQUEST, Json(ApiError { error: message, index: None })).into_response());
+            return Ok((
+                StatusCode::BAD_REQUEST,
+                Json(ApiError {
+                    error: message,
+                    index: None,
+                }),
+            )
+                .into_response());
         }
         Ok(StatusCode::NO_CONTENT.into_response())
     })

@@ -4,16 +4,17 @@
 use super::{AppError, AppState, blocking, now_ms};
 use crate::ingest::is_valid_label_name;
 use crate::query::{
-    DEFAULT_MAX_POINTS, DEFAULT_RAW_LIMIT, Downsampler, MAX_POINTS, MAX_RAW_LIMIT, MAX_SERIES_PER_QUERY,
-    QueryError, format_value, parse_count, parse_matchers, parse_range,
+    DEFAULT_MAX_POINTS, DEFAULT_RAW_LIMIT, Downsampler, MAX_POINTS, MAX_RAW_LIMIT,
+    MAX_SERIES_PER_QUERY, QueryError, format_value, parse_count, parse_matchers, parse_range,
 };
 use crate::storage::{METRIC_NAME, Matcher, Storage};
 use app::model::{
-    LabelNames, LabelValues, MetricInfo, MetricsList, RangeResponse, RangeSeries, RawResponse, RawSeries, Stats,
+    LabelNames, LabelValues, MetricInfo, MetricsList, RangeResponse, RangeSeries, RawResponse,
+    RawSeries, Stats,
 };
 use axum::Json;
-use axum::extract::{Path, Query, State};
 use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use serde_json::{Value, json};
 
 impl From<QueryError> for AppError {
@@ -27,7 +28,10 @@ impl From<QueryError> for AppError {
 struct Params(Vec<(String, String)>);
 
 impl Params {
-    fn from(query: Result<Query<Vec<(String, String)>>, QueryRejection>, known: &[&str]) -> Result<Self, AppError> {
+    fn from(
+        query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+        known: &[&str],
+    ) -> Result<Self, AppError> {
         let Query(pairs) = query.map_err(|e| AppError::bad_request(e.body_text()))?;
         if let Some((name, _)) = pairs.iter().find(|(n, _)| !known.contains(&n.as_str())) {
             return Err(AppError::bad_request(format!(
@@ -39,7 +43,11 @@ impl Params {
     }
 
     fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// `metric` (required) and every `match`, as matchers.
@@ -57,7 +65,10 @@ impl Params {
     }
 }
 
-fn select_bounded(storage: &Storage, matchers: &[Matcher]) -> Result<Vec<(u64, crate::storage::Labels)>, AppError> {
+fn select_bounded(
+    storage: &Storage,
+    matchers: &[Matcher],
+) -> Result<Vec<(u64, crate::storage::Labels)>, AppError> {
     let series = storage.select_series(matchers)?;
     if series.len() > MAX_SERIES_PER_QUERY {
         return Err(AppError::bad_request(format!(
@@ -76,7 +87,12 @@ pub async fn query_range(
     let params = Params::from(query, &["metric", "match", "start", "end", "maxPoints"])?;
     let (metric, matchers) = params.selector()?;
     let (start, end) = parse_range(params.get("start"), params.get("end"), now_ms())?;
-    let max_points = parse_count("maxPoints", params.get("maxPoints"), DEFAULT_MAX_POINTS, MAX_POINTS)?;
+    let max_points = parse_count(
+        "maxPoints",
+        params.get("maxPoints"),
+        DEFAULT_MAX_POINTS,
+        MAX_POINTS,
+    )?;
     let storage = state.storage.clone();
     blocking(move || {
         let mut series = Vec::new();
@@ -117,7 +133,12 @@ pub async fn query_raw(
     let params = Params::from(query, &["metric", "match", "start", "end", "limit"])?;
     let (_, matchers) = params.selector()?;
     let (start, end) = parse_range(params.get("start"), params.get("end"), now_ms())?;
-    let limit = parse_count("limit", params.get("limit"), DEFAULT_RAW_LIMIT, MAX_RAW_LIMIT)?;
+    let limit = parse_count(
+        "limit",
+        params.get("limit"),
+        DEFAULT_RAW_LIMIT,
+        MAX_RAW_LIMIT,
+    )?;
     let storage = state.storage.clone();
     blocking(move || {
         let mut left = limit;
@@ -170,16 +191,25 @@ pub async fn metrics_list(State(state): State<AppState>) -> Result<Json<MetricsL
 pub async fn label_names(State(state): State<AppState>) -> Result<Json<LabelNames>, AppError> {
     let storage = state.storage.clone();
     blocking(move || {
-        let labels = storage.label_names()?.into_iter().filter(|n| n != METRIC_NAME).collect();
+        let labels = storage
+            .label_names()?
+            .into_iter()
+            .filter(|n| n != METRIC_NAME)
+            .collect();
         Ok(Json(LabelNames { labels }))
     })
     .await
 }
 
 /// `GET /v1/label/{name}/values`
-pub async fn label_values(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<LabelValues>, AppError> {
+pub async fn label_values(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<LabelValues>, AppError> {
     if name != METRIC_NAME && !is_valid_label_name(&name) {
-        return Err(AppError::bad_request(format!("invalid label name {name:?}")));
+        return Err(AppError::bad_request(format!(
+            "invalid label name {name:?}"
+        )));
     }
     let storage = state.storage.clone();
     blocking(move || {

@@ -25,7 +25,10 @@ impl std::fmt::Display for RejectReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             RejectReason::OutOfOrder { newest } => {
-                write!(f, "out of order: series already has a sample at {newest} ms")
+                write!(
+                    f,
+                    "out of order: series already has a sample at {newest} ms"
+                )
             }
             RejectReason::ConflictingValue { t } => {
                 write!(f, "duplicate timestamp {t} ms with a different value")
@@ -94,7 +97,9 @@ impl Head {
             oldest: totals.oldest,
             newest: totals.newest,
             rejected: 0,
-            chunk_max_samples: config.chunk_max_samples.clamp(1, super::chunk::MAX_CHUNK_SAMPLES),
+            chunk_max_samples: config
+                .chunk_max_samples
+                .clamp(1, super::chunk::MAX_CHUNK_SAMPLES),
             chunk_window_ms: config.chunk_window_ms.max(1),
             max_series: config.max_series,
         };
@@ -107,11 +112,12 @@ impl Head {
             match record {
                 Record::Series(list) => {
                     for (id, labels) in list {
-                        let canonical = labels.encode();
-                        if index.lookup(&canonical)?.is_none() {
-                            index.insert(id, &labels)?;
+                        // Re-insert even if the series is found: sled may have
+                        // kept some of the index trees' writes and not others.
+                        if index.lookup(&labels.encode())?.is_none() {
                             head.series_count += 1;
                         }
+                        index.insert(id, &labels)?;
                         head.next_id = head.next_id.max(id + 1);
                     }
                 }
@@ -164,7 +170,12 @@ impl Head {
             let id = match id {
                 Some(id) => id,
                 None if self.series_count + fresh.len() as u64 >= self.max_series => {
-                    report.rejected.push((i, RejectReason::SeriesLimit { limit: self.max_series }));
+                    report.rejected.push((
+                        i,
+                        RejectReason::SeriesLimit {
+                            limit: self.max_series,
+                        },
+                    ));
                     continue;
                 }
                 None => {
@@ -180,9 +191,13 @@ impl Head {
                 .or_else(|| self.series.get(&id).and_then(|s| s.last));
             let s = item.sample;
             match last {
-                Some(l) if s.t < l.t => report.rejected.push((i, RejectReason::OutOfOrder { newest: l.t })),
+                Some(l) if s.t < l.t => report
+                    .rejected
+                    .push((i, RejectReason::OutOfOrder { newest: l.t })),
                 Some(l) if s.t == l.t && s.v.to_bits() == l.v.to_bits() => report.duplicates += 1,
-                Some(l) if s.t == l.t => report.rejected.push((i, RejectReason::ConflictingValue { t: s.t })),
+                Some(l) if s.t == l.t => report
+                    .rejected
+                    .push((i, RejectReason::ConflictingValue { t: s.t })),
                 _ => {
                     pending_last.insert(id, s);
                     accepted.push((id, s));
@@ -221,7 +236,13 @@ impl Head {
     }
 
     /// Brings a stored series into the head, with its newest sealed sample.
-    fn load(&mut self, id: SeriesId, index: &Index, sealed: &SealedChunks, now: Instant) -> Result<(), StorageError> {
+    fn load(
+        &mut self,
+        id: SeriesId,
+        index: &Index,
+        sealed: &SealedChunks,
+        now: Instant,
+    ) -> Result<(), StorageError> {
         if self.series.contains_key(&id) {
             return Ok(());
         }
@@ -295,7 +316,11 @@ impl Head {
     /// Copies the open samples of `id` in `[mint, maxt]`.
     pub(crate) fn open_samples(&self, id: SeriesId, mint: i64, maxt: i64) -> Vec<Sample> {
         self.series.get(&id).map_or_else(Vec::new, |s| {
-            s.open.iter().filter(|x| x.t >= mint && x.t <= maxt).copied().collect()
+            s.open
+                .iter()
+                .filter(|x| x.t >= mint && x.t <= maxt)
+                .copied()
+                .collect()
         })
     }
 
@@ -307,7 +332,12 @@ impl Head {
     }
 
     /// Seals and forgets series idle for `idle_after`.
-    pub(crate) fn seal_idle(&mut self, now: Instant, idle_after: Duration, sealed: &SealedChunks) -> Result<(), StorageError> {
+    pub(crate) fn seal_idle(
+        &mut self,
+        now: Instant,
+        idle_after: Duration,
+        sealed: &SealedChunks,
+    ) -> Result<(), StorageError> {
         let idle: Vec<SeriesId> = self
             .series
             .iter()
@@ -316,7 +346,13 @@ impl Head {
             .collect();
         for id in idle {
             let mut series = self.series.remove(&id).expect("listed above");
-            Self::seal(&mut series, id, sealed, &mut self.totals, &mut self.head_samples)?;
+            Self::seal(
+                &mut series,
+                id,
+                sealed,
+                &mut self.totals,
+                &mut self.head_samples,
+            )?;
             self.ids.remove(&series.canonical);
         }
         Ok(())

@@ -98,8 +98,16 @@ impl Index {
     pub(crate) fn label_names(&self) -> Result<Vec<String>, StorageError> {
         let mut names = Vec::new();
         let mut start: Bound<Vec<u8>> = Bound::Unbounded;
-        while let Some((key, _)) = self.postings.range::<Vec<u8>, _>((start, Bound::Unbounded)).next().transpose()? {
-            let end = key.iter().position(|&b| b == 0).ok_or(StorageError::Corrupt("posting key"))?;
+        while let Some((key, _)) = self
+            .postings
+            .range::<Vec<u8>, _>((start, Bound::Unbounded))
+            .next()
+            .transpose()?
+        {
+            let end = key
+                .iter()
+                .position(|&b| b == 0)
+                .ok_or(StorageError::Corrupt("posting key"))?;
             names.push(String::from_utf8_lossy(&key[..end]).into_owned());
             // Skip past every key of this name: the next name sorts after `name 0x01`.
             let mut next = key[..end].to_vec();
@@ -116,14 +124,20 @@ impl Index {
         let mut values = Vec::new();
         let mut start = Bound::Included(prefix.clone());
         loop {
-            let Some((key, _)) = self.postings.range::<Vec<u8>, _>((start, Bound::Unbounded)).next().transpose()? else {
+            let Some((key, _)) = self
+                .postings
+                .range::<Vec<u8>, _>((start, Bound::Unbounded))
+                .next()
+                .transpose()?
+            else {
                 break;
             };
             if !key.starts_with(&prefix) {
                 break;
             }
             let mut rest = &key[prefix.len()..key.len() - 8];
-            let len = super::labels::take_varint(&mut rest).ok_or(StorageError::Corrupt("posting key"))?;
+            let len = super::labels::take_varint(&mut rest)
+                .ok_or(StorageError::Corrupt("posting key"))?;
             if rest.len() as u64 != len {
                 return Err(StorageError::Corrupt("posting key"));
             }
@@ -141,7 +155,10 @@ impl Index {
     /// reject the empty value narrow the candidates through postings; the rest
     /// are checked against each candidate's labels. Without any narrowing
     /// matcher every series is a candidate (still no sample is read).
-    pub(crate) fn select(&self, matchers: &[Matcher]) -> Result<Vec<(SeriesId, Labels)>, StorageError> {
+    pub(crate) fn select(
+        &self,
+        matchers: &[Matcher],
+    ) -> Result<Vec<(SeriesId, Labels)>, StorageError> {
         let mut candidates: Option<Vec<SeriesId>> = None;
         for matcher in matchers.iter().filter(|m| !m.matches_empty()) {
             let ids = self.matcher_postings(matcher)?;
@@ -256,26 +273,56 @@ mod tests {
     fn selects_by_every_matcher_kind() {
         let index = index();
         let series = [
-            Labels::new([(METRIC_NAME, "http_requests_total"), ("job", "api"), ("code", "200")]),
-            Labels::new([(METRIC_NAME, "http_requests_total"), ("job", "api"), ("code", "500")]),
+            Labels::new([
+                (METRIC_NAME, "http_requests_total"),
+                ("job", "api"),
+                ("code", "200"),
+            ]),
+            Labels::new([
+                (METRIC_NAME, "http_requests_total"),
+                ("job", "api"),
+                ("code", "500"),
+            ]),
             Labels::new([(METRIC_NAME, "http_requests_total"), ("job", "web")]),
             Labels::new([(METRIC_NAME, "up"), ("job", "api")]),
         ];
         for (id, labels) in series.iter().enumerate() {
             index.insert(id as u64, labels).unwrap();
         }
-        let ids = |m: Vec<Matcher>| -> Vec<u64> { index.select(&m).unwrap().into_iter().map(|(id, _)| id).collect() };
+        let ids = |m: Vec<Matcher>| -> Vec<u64> {
+            index
+                .select(&m)
+                .unwrap()
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect()
+        };
         let name = || Matcher::equal(METRIC_NAME, "http_requests_total");
         assert_eq!(ids(vec![name()]), vec![0, 1, 2]);
         assert_eq!(ids(vec![name(), Matcher::equal("job", "api")]), vec![0, 1]);
-        assert_eq!(ids(vec![name(), Matcher::not_equal("code", "500")]), vec![0, 2]);
-        assert_eq!(ids(vec![name(), Matcher::regex("code", "5..", false).unwrap()]), vec![1]);
-        assert_eq!(ids(vec![name(), Matcher::regex("code", "5..", true).unwrap()]), vec![0, 2]);
+        assert_eq!(
+            ids(vec![name(), Matcher::not_equal("code", "500")]),
+            vec![0, 2]
+        );
+        assert_eq!(
+            ids(vec![name(), Matcher::regex("code", "5..", false).unwrap()]),
+            vec![1]
+        );
+        assert_eq!(
+            ids(vec![name(), Matcher::regex("code", "5..", true).unwrap()]),
+            vec![0, 2]
+        );
         assert_eq!(ids(vec![name(), Matcher::equal("code", "")]), vec![2]);
         assert_eq!(ids(vec![Matcher::not_equal("job", "api")]), vec![2]);
         assert_eq!(ids(vec![Matcher::equal("job", "nope")]), Vec::<u64>::new());
-        assert_eq!(index.label_names().unwrap(), vec![METRIC_NAME, "code", "job"]);
+        assert_eq!(
+            index.label_names().unwrap(),
+            vec![METRIC_NAME, "code", "job"]
+        );
         assert_eq!(index.label_values("job").unwrap(), vec!["api", "web"]);
-        assert_eq!(index.label_values(METRIC_NAME).unwrap(), vec!["http_requests_total", "up"]);
+        assert_eq!(
+            index.label_values(METRIC_NAME).unwrap(),
+            vec!["http_requests_total", "up"]
+        );
     }
 }

@@ -237,7 +237,10 @@ mod tests {
     #[test]
     fn labels_are_sorted_and_drop_empty_values() {
         let labels = Labels::new([("b", "2"), ("a", "1"), ("c", "")]);
-        assert_eq!(labels.iter().collect::<Vec<_>>(), vec![("a", "1"), ("b", "2")]);
+        assert_eq!(
+            labels.iter().collect::<Vec<_>>(),
+            vec![("a", "1"), ("b", "2")]
+        );
         assert_eq!(labels.get("c"), None);
     }
 
@@ -256,7 +259,11 @@ mod tests {
         let re = Matcher::regex("job", "a.i", false).unwrap();
         assert!(re.matches_labels(&labels));
         // Anchored: "pi" alone does not match "api".
-        assert!(!Matcher::regex("job", "pi", false).unwrap().matches_labels(&labels));
+        assert!(
+            !Matcher::regex("job", "pi", false)
+                .unwrap()
+                .matches_labels(&labels)
+        );
         assert!(Matcher::regex("env", ".*", false).unwrap().matches_empty());
         assert!(!Matcher::equal("job", "api").matches_empty());
         assert_eq!(labels.to_string(), "up{job=\"api\"}");

@@ -33,7 +33,8 @@ impl Totals {
 
     fn decode(bytes: &[u8]) -> Option<Self> {
         let bytes: &[u8; 34] = bytes.try_into().ok()?;
-        let int = |r: std::ops::Range<usize>| i64::from_be_bytes(bytes[r].try_into().expect("8 bytes"));
+        let int =
+            |r: std::ops::Range<usize>| i64::from_be_bytes(bytes[r].try_into().expect("8 bytes"));
         Some(Totals {
             samples: int(0..8) as u64,
             chunks: int(8..16) as u64,
@@ -70,7 +71,12 @@ impl SealedChunks {
     }
 
     /// Encodes and stores one chunk together with the new totals, atomically.
-    pub(crate) fn write(&self, id: SeriesId, samples: &[Sample], totals: &Totals) -> Result<(), StorageError> {
+    pub(crate) fn write(
+        &self,
+        id: SeriesId,
+        samples: &[Sample],
+        totals: &Totals,
+    ) -> Result<(), StorageError> {
         let bytes = chunk::encode(samples)?;
         let maxt = samples.last().expect("encode rejects empty chunks").t;
         let mut batch = sled::Batch::default();
@@ -97,7 +103,10 @@ impl SealedChunks {
         mint: i64,
         maxt: i64,
     ) -> impl Iterator<Item = Result<(ChunkHeader, sled::IVec), StorageError>> + use<> {
-        let range = (Bound::Included(key(id, mint)), Bound::Included(key(id, i64::MAX)));
+        let range = (
+            Bound::Included(key(id, mint)),
+            Bound::Included(key(id, i64::MAX)),
+        );
         self.tree
             .range(range)
             .values()
@@ -135,15 +144,26 @@ mod tests {
         let sealed = SealedChunks::open(&db).unwrap();
         let mut totals = Totals::default();
         for start in [0i64, 100, 200] {
-            let samples: Vec<Sample> = (0..10).map(|i| Sample { t: start + i * 10, v: i as f64 }).collect();
+            let samples: Vec<Sample> = (0..10)
+                .map(|i| Sample {
+                    t: start + i * 10,
+                    v: i as f64,
+                })
+                .collect();
             totals.add(&samples);
             sealed.write(3, &samples, &totals).unwrap();
         }
-        let mints: Vec<i64> = sealed.chunks(3, 150, 205).map(|c| c.unwrap().0.mint).collect();
+        let mints: Vec<i64> = sealed
+            .chunks(3, 150, 205)
+            .map(|c| c.unwrap().0.mint)
+            .collect();
         assert_eq!(mints, vec![100, 200]);
         assert_eq!(sealed.chunks(4, 0, 1000).count(), 0);
         assert_eq!(sealed.last_sample(3).unwrap().map(|s| s.t), Some(290));
         let stored = sealed.totals().unwrap();
-        assert_eq!((stored.samples, stored.oldest, stored.newest), (30, Some(0), Some(290)));
+        assert_eq!(
+            (stored.samples, stored.oldest, stored.newest),
+            (30, Some(0), Some(290))
+        );
     }
 }

@@ -141,7 +141,10 @@ pub(crate) fn replay(
             match decode_record(kind, &payload) {
                 Some(record) => visit(n, record)?,
                 None => {
-                    tracing::warn!(segment = n, "undecodable WAL record; skipping the rest of the segment");
+                    tracing::warn!(
+                        segment = n,
+                        "undecodable WAL record; skipping the rest of the segment"
+                    );
                     break;
                 }
             }
@@ -275,9 +278,27 @@ mod tests {
         let labels = Labels::new([("__name__", "up")]);
         let stale = f64::from_bits(0x7ff0_0000_0000_0002);
         let samples = vec![
-            (7, Sample { t: i64::MIN + 1, v: stale }),
-            (7, Sample { t: -5, v: f64::NEG_INFINITY }),
-            (9, Sample { t: i64::MAX, v: -0.0 }),
+            (
+                7,
+                Sample {
+                    t: i64::MIN + 1,
+                    v: stale,
+                },
+            ),
+            (
+                7,
+                Sample {
+                    t: -5,
+                    v: f64::NEG_INFINITY,
+                },
+            ),
+            (
+                9,
+                Sample {
+                    t: i64::MAX,
+                    v: -0.0,
+                },
+            ),
         ];
         let mut wal = Wal::open(dir.path(), true).unwrap();
         wal.append(&[(7, &labels)], &samples).unwrap();

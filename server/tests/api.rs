@@ -1,0 +1,379 @@
+//! Integration tests on a real server: ingest over JSON and remote_write,
+//! query back, restart (clean and `kill -9`), and every bad input's 4xx.
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use tinyobs::remote_write;
+use tinyobs::storage::{Labels, METRIC_NAME, Sample};
+
+/// A `tinyobs` process of the binary under test.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(data_dir: &std::path::Path) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tinyobs"))
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start tinyobs");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().expect("a line").expect("readable");
+        let base = first
+            .strip_prefix("TinyObs listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+            .to_string();
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Server { child, base }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM and wait for the clean exit.
+    fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "clean stop failed: {status}");
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+async fn post_json(server: &Server, body: Value) -> (u16, Value) {
+    let r = client()
+        .post(server.url("/v1/ingest"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(server: &Server, path: &str) -> (u16, Value) {
+    let r = client().get(server.url(path)).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+fn now_s() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+impl Drop for Server {
+    /// A failed test must not leave a server behind.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Samples of `metric` in the last two hours, as (ms, value text) per series.
+async fn raw_values(server: &Server, metric: &str) -> Vec<(i64, String)> {
+    let (status, body) = get(
+        server,
+        &format!(
+            "/v1/query?metric={metric}&start={}&end={}",
+            now_s() - 7200,
+            now_s() + 60
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["samples"].as_array().unwrap().clone())
+        .map(|p| (p[0].as_i64().unwrap(), p[1].as_str().unwrap().to_string()))
+        .collect()
+}
+
+/// Every sample the first test stores, read back bit-exactly (as text).
+async fn expect_all(server: &Server, t0: i64, when: &str) {
+    let ms = t0 * 1000;
+    let want: [(&str, Vec<(i64, String)>); 4] = [
+        (
+            "http_requests_total",
+            vec![(ms, "42".into()), (ms + 15_000, "43".into())],
+        ),
+        ("latency_seconds_bucket", vec![(ms, "+Inf".into())]),
+        ("queue_depth", vec![(ms, "NaN".into())]),
+        (
+            "node_load1",
+            vec![(ms, "0.5".into()), (ms + 15_000, "NaN".into())],
+        ),
+    ];
+    for (metric, samples) in want {
+        assert_eq!(raw_values(server, metric).await, samples, "{metric} {when}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_query_and_survive_kill_and_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let t0 = now_s() - 600;
+
+    // JSON ingest, a counter and a histogram bucket, with RFC 3339 and unix times.
+    let stamp = chrono::DateTime::from_timestamp(t0, 0)
+        .unwrap()
+        .to_rfc3339();
+    let (status, body) = post_json(&server, json!({"metrics": [
+        {"name": "http_requests_total", "type": "counter", "value": 42, "timestamp": stamp, "labels": {"service": "api"}},
+        {"name": "http_requests_total", "type": "counter", "value": 43, "timestamp": t0 + 15, "labels": {"service": "api"}},
+        {"name": "latency_seconds_bucket", "type": "histogram", "value": "+Inf", "timestamp": t0, "labels": {"le": "0.5"}},
+        {"name": "queue_depth", "type": "gauge", "value": "NaN", "timestamp": t0},
+    ]})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["accepted"], 4);
+
+    // remote_write, including the stale marker.
+    let stale = f64::from_bits(0x7ff0_0000_0000_0002);
+    let labels = Labels::new([(METRIC_NAME, "node_load1"), ("instance", "a")]);
+    let samples = vec![
+        Sample {
+            t: t0 * 1000,
+            v: 0.5,
+        },
+        Sample {
+            t: t0 * 1000 + 15_000,
+            v: stale,
+        },
+    ];
+    let body = remote_write::encode(&[(labels, samples)]);
+    let r = client()
+        .post(server.url("/api/v1/write"))
+        .header("Content-Encoding", "snappy")
+        .header("Content-Type", "application/x-protobuf")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+
+    // A retried request is harmless; an older sample is refused and reported.
+    let (status, body) = post_json(&server, json!({"metrics": [
+        {"name": "http_requests_total", "type": "counter", "value": 43, "timestamp": t0 + 15, "labels": {"service": "api"}},
+        {"name": "http_requests_total", "type": "counter", "value": 1, "timestamp": t0 - 60, "labels": {"service": "api"}},
+    ]})).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["duplicates"], 1);
+    assert_eq!(body["rejected"][0]["index"], 1);
+    assert!(
+        body["rejected"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("out of order")
+    );
+
+    expect_all(&server, t0, "before restart").await;
+
+    // Range query: chart points, NaN as null, resolution named.
+    let (status, body) = get(
+        &server,
+        &format!(
+            "/v1/query/range?metric=node_load1&match=instance%3Da&start={}&end={}",
+            t0 - 60,
+            t0 + 60
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["resolution"], "raw");
+    assert_eq!(
+        body["series"][0]["points"],
+        json!([[t0 * 1000, 0.5], [t0 * 1000 + 15_000, null]])
+    );
+
+    // Catalogue.
+    let (_, metrics) = get(&server, "/v1/metrics/list").await;
+    let names: Vec<&str> = metrics["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            "http_requests_total",
+            "latency_seconds_bucket",
+            "node_load1",
+            "queue_depth"
+        ]
+    );
+    assert_eq!(metrics["metrics"][0]["type"], "counter");
+    let (_, labels) = get(&server, "/v1/labels").await;
+    assert_eq!(labels["labels"], json!(["instance", "le", "service"]));
+    let (_, values) = get(&server, "/v1/label/service/values").await;
+    assert_eq!(values["values"], json!(["api"]));
+    let (_, stats) = get(&server, "/v1/stats").await;
+    assert_eq!(stats["samples"], 6);
+    assert_eq!(stats["series"], 4);
+    assert_eq!(stats["oldest"], t0 * 1000);
+
+    // kill -9: every acknowledged sample must come back from the WAL.
+    server.kill9();
+    let server = Server::start(dir.path());
+    expect_all(&server, t0, "after kill -9").await;
+    let (_, stats) = get(&server, "/v1/stats").await;
+    assert_eq!(stats["samples"], 6);
+
+    // A clean stop seals everything; it all comes back again.
+    server.stop();
+    let server = Server::start(dir.path());
+    expect_all(&server, t0, "after clean stop").await;
+    let (_, health) = get(&server, "/health").await;
+    assert_eq!(health["status"], "ok");
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_inputs_get_clear_4xx_and_store_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let ok = json!({"name": "ok_metric", "type": "gauge", "value": 1});
+    let cases: Vec<(Value, u16, &str, Option<usize>)> = vec![
+        (json!("nope"), 400, "metrics", None),
+        (
+            json!({"metrics": [ok, {"name": "bad name", "type": "gauge", "value": 1}]}),
+            400,
+            "invalid metric name",
+            Some(1),
+        ),
+        (
+            json!({"metrics": [{"name": "m", "type": "summary", "value": 1}]}),
+            400,
+            "metric 0",
+            Some(0),
+        ),
+        (
+            json!({"metrics": [{"name": "m", "type": "gauge", "value": "lots"}]}),
+            400,
+            "value",
+            Some(0),
+        ),
+        (
+            json!({"metrics": [{"name": "m", "type": "gauge", "value": 1, "timestamp": "noon"}]}),
+            400,
+            "invalid time",
+            Some(0),
+        ),
+        (
+            json!({"metrics": [{"name": "m", "type": "gauge", "value": 1, "labels": {"0x": "y"}}]}),
+            400,
+            "invalid label name",
+            Some(0),
+        ),
+        (
+            json!({"metrics": [{"name": "m_bucket", "type": "histogram", "value": 1}]}),
+            400,
+            "le",
+            Some(0),
+        ),
+        (
+            json!({"metrics": [{"name": "m", "type": "gauge", "value": 1, "timestamp": now_s() + 86_400}]}),
+            400,
+            "future",
+            Some(0),
+        ),
+    ];
+    for (body, status, needle, index) in cases {
+        let (got, answer) = post_json(&server, body.clone()).await;
+        assert_eq!(got, status, "{body} -> {answer}");
+        assert!(
+            answer["error"].as_str().unwrap().contains(needle),
+            "{body} -> {answer}"
+        );
+        assert_eq!(
+            answer["index"].as_u64().map(|i| i as usize),
+            index,
+            "{body} -> {answer}"
+        );
+    }
+    // All-or-nothing: the valid metric of the rejected request was not stored.
+    let (_, stats) = get(&server, "/v1/stats").await;
+    assert_eq!(stats["samples"], 0);
+
+    // Oversized body: 413 with a JSON message.
+    let huge = "x".repeat(9 << 20);
+    let r = client()
+        .post(server.url("/v1/ingest"))
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 413);
+    assert!(
+        r.json::<Value>().await.unwrap()["error"]
+            .as_str()
+            .unwrap()
+            .contains("too large")
+    );
+
+    // remote_write garbage: 400, not retried.
+    let r = client()
+        .post(server.url("/api/v1/write"))
+        .body("garbage")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert!(
+        r.json::<Value>().await.unwrap()["error"]
+            .as_str()
+            .unwrap()
+            .contains("snappy")
+    );
+
+    // Query parameters.
+    for (path, needle) in [
+        ("/v1/query/range", "metric is required"),
+        ("/v1/query/range?metric=m&maxPoints=0", "maxPoints"),
+        ("/v1/query/range?metric=m&maxPoints=999999", "maxPoints"),
+        ("/v1/query/range?metric=m&start=10&end=5", "before start"),
+        ("/v1/query/range?metric=m&start=yesterday", "start"),
+        ("/v1/query/range?metric=m&match=a%3D~%22(%22", "match"),
+        ("/v1/query/range?metric=m&step=0", "unknown parameter"),
+        ("/v1/query?metric=m&limit=100000000", "limit"),
+        (
+            "/v1/query/range?metric=m&start=0&end=99999999999",
+            "range longer",
+        ),
+        ("/v1/label/bad-name/values", "invalid label name"),
+    ] {
+        let (status, body) = get(&server, path).await;
+        assert_eq!(status, 400, "{path} -> {body}");
+        assert!(
+            body["error"].as_str().unwrap().contains(needle),
+            "{path} -> {body}"
+        );
+    }
+    server.stop();
+}
