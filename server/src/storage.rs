@@ -310,7 +310,7 @@ mod tests {
     }
 
     fn series_labels(n: u8) -> Labels {
-        let job = if n % 2 == 0 { "api" } else { "web" };
+        let job = if n.is_multiple_of(2) { "api" } else { "web" };
         Labels::new([
             (METRIC_NAME, format!("m{}", n % 3)),
             ("job", job.to_string()),
