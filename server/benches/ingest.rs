@@ -21,7 +21,10 @@ const SHARDS: usize = 4;
 const STEPS_PER_REQUEST: usize = 4;
 
 fn main() {
-    let hours: i64 = std::env::var("BENCH_HOURS").ok().and_then(|h| h.parse().ok()).unwrap_or(24);
+    let hours: i64 = std::env::var("BENCH_HOURS")
+        .ok()
+        .and_then(|h| h.parse().ok())
+        .unwrap_or(24);
     let steps = (hours * 3600 * 1000 / STEP_MS) as usize;
     let end = (chrono::Utc::now().timestamp_millis() / STEP_MS) * STEP_MS - 60_000;
     let start = end - steps as i64 * STEP_MS;
@@ -32,10 +35,23 @@ fn main() {
     let mut rows = Vec::new();
     rows.push(bench_storage_layer(&workload, total));
     let requests = workload.requests();
-    println!("{} remote_write requests, {:.1} MB snappy in all", requests.iter().map(Vec::len).sum::<usize>(), requests.iter().flatten().map(Vec::len).sum::<usize>() as f64 / 1e6);
+    println!(
+        "{} remote_write requests, {:.1} MB snappy in all",
+        requests.iter().map(Vec::len).sum::<usize>(),
+        requests.iter().flatten().map(Vec::len).sum::<usize>() as f64 / 1e6
+    );
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    for peer in [Peer::TinyObs, Peer::Prometheus, Peer::VictoriaMetrics] {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let peers = if std::env::var("BENCH_PEERS").as_deref() == Ok("0") {
+        vec![]
+    } else {
+        vec![Peer::TinyObs, Peer::Prometheus, Peer::VictoriaMetrics]
+    };
+    for peer in peers {
         match runtime.block_on(bench_peer(peer, &requests, total)) {
             Ok(row) => rows.push(row),
             Err(e) => println!("{}: skipped ({e})", peer.name()),
@@ -43,7 +59,10 @@ fn main() {
     }
     let report = render(&rows, hours);
     println!("\n{report}");
-    let _ = std::fs::write(Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-ingest.md"), report);
+    let _ = std::fs::write(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-ingest.md"),
+        report,
+    );
 }
 
 struct Row {
@@ -54,16 +73,28 @@ struct Row {
 }
 
 fn render(rows: &[Row], hours: i64) -> String {
-    let mut out = format!("| target ({hours} h, {SERIES} series) | ingest samples/s | bytes/sample on disk | peak RSS MiB |\n|---|---|---|---|\n");
+    let mut out = format!(
+        "| target ({hours} h, {SERIES} series) | ingest samples/s | bytes/sample on disk | peak RSS MiB |\n|---|---|---|---|\n"
+    );
     for r in rows {
-        let opt = |v: Option<f64>, prec: usize| v.map_or("n/a".to_string(), |v| format!("{v:.prec$}"));
-        out += &format!("| {} | {:.0} | {} | {} |\n", r.name, r.samples_per_s, opt(r.bytes_per_sample, 3), opt(r.peak_rss_mb, 1));
+        let opt =
+            |v: Option<f64>, prec: usize| v.map_or("n/a".to_string(), |v| format!("{v:.prec$}"));
+        out += &format!(
+            "| {} | {:.0} | {} | {} |\n",
+            r.name,
+            r.samples_per_s,
+            opt(r.bytes_per_sample, 3),
+            opt(r.peak_rss_mb, 1)
+        );
     }
     let find = |prefix: &str| rows.iter().find(|r| r.name.starts_with(prefix));
     if let Some(t) = find("TinyObs over HTTP") {
         for peer in ["Prometheus", "VictoriaMetrics"] {
             if let Some(p) = find(peer) {
-                out += &format!("\nTinyObs / {peer}: ingest rate x{:.2}", t.samples_per_s / p.samples_per_s);
+                out += &format!(
+                    "\nTinyObs / {peer}: ingest rate x{:.2}",
+                    t.samples_per_s / p.samples_per_s
+                );
                 if let (Some(a), Some(b)) = (t.bytes_per_sample, p.bytes_per_sample) {
                     out += &format!(", bytes/sample x{:.2}", a / b);
                 }
@@ -85,7 +116,10 @@ fn bench_storage_layer(w: &Workload, total: u64) -> Row {
     let began = Instant::now();
     for step in 0..w.steps {
         let batch: Vec<Append> = (0..SERIES)
-            .map(|s| Append { labels: w.labels[s].clone(), sample: w.sample(s, step) })
+            .map(|s| Append {
+                labels: w.labels[s].clone(),
+                sample: w.sample(s, step),
+            })
             .collect();
         let report = storage.append(&batch).unwrap();
         assert_eq!(report.accepted as usize, SERIES);
@@ -126,14 +160,16 @@ async fn bench_peer(peer: Peer, requests: &[Vec<Vec<u8>>], total: u64) -> Result
     let client = reqwest::Client::new();
     wait_ready(&client, &base, peer).await?;
 
+    // The shards send concurrently but in lock-step, one request each at a
+    // time, as Prometheus's shards stay close in time: a peer that only
+    // accepts recent samples (Prometheus's head) never sees a shard lag behind.
     let began = Instant::now();
-    let mut shards = Vec::new();
-    for shard in requests {
-        let client = client.clone();
-        let url = format!("{base}/api/v1/write");
-        let bodies = shard.clone();
-        shards.push(tokio::spawn(async move {
-            for body in bodies {
+    let url = format!("{base}/api/v1/write");
+    for k in 0..requests[0].len() {
+        let mut sends = tokio::task::JoinSet::new();
+        for body in requests.iter().filter_map(|shard| shard.get(k)) {
+            let (client, url, body) = (client.clone(), url.clone(), body.clone());
+            sends.spawn(async move {
                 let r = client
                     .post(&url)
                     .header("Content-Encoding", "snappy")
@@ -144,14 +180,18 @@ async fn bench_peer(peer: Peer, requests: &[Vec<Vec<u8>>], total: u64) -> Result
                     .await
                     .map_err(|e| e.to_string())?;
                 if !r.status().is_success() {
-                    return Err(format!("HTTP {}: {}", r.status(), r.text().await.unwrap_or_default()));
+                    return Err(format!(
+                        "HTTP {}: {}",
+                        r.status(),
+                        r.text().await.unwrap_or_default()
+                    ));
                 }
-            }
-            Ok::<_, String>(())
-        }));
-    }
-    for s in shards {
-        s.await.map_err(|e| e.to_string())??;
+                Ok::<_, String>(())
+            });
+        }
+        while let Some(result) = sends.join_next().await {
+            result.map_err(|e| e.to_string())??;
+        }
     }
     let elapsed = began.elapsed().as_secs_f64();
 
@@ -169,20 +209,34 @@ async fn bench_peer(peer: Peer, requests: &[Vec<Vec<u8>>], total: u64) -> Result
 }
 
 fn start_peer(peer: Peer, dir: &Path, data: &Path) -> Result<(Child, String), String> {
-    let spawn = |cmd: &mut Command| cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().map_err(|e| e.to_string());
+    let spawn = |cmd: &mut Command| {
+        cmd.stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| e.to_string())
+    };
     match peer {
         Peer::TinyObs => {
-            let child = spawn(Command::new(env!("CARGO_BIN_EXE_tinyobs")).args(["--listen", "127.0.0.1:18080", "--data-dir"]).arg(data))?;
+            let child = spawn(
+                Command::new(env!("CARGO_BIN_EXE_tinyobs"))
+                    .args(["--listen", "127.0.0.1:18080", "--data-dir"])
+                    .arg(data),
+            )?;
             Ok((child, "http://127.0.0.1:18080".into()))
         }
         Peer::Prometheus => {
             let config = dir.join("prometheus.yml");
-            std::fs::write(&config, "global:\n  scrape_interval: 15s\n").map_err(|e| e.to_string())?;
+            let yaml = "global:\n  scrape_interval: 15s\n";
+            std::fs::write(&config, yaml).map_err(|e| e.to_string())?;
             let child = spawn(
                 Command::new("prometheus")
                     .arg(format!("--config.file={}", config.display()))
                     .arg(format!("--storage.tsdb.path={}", data.display()))
-                    .args(["--web.listen-address=127.0.0.1:19090", "--web.enable-remote-write-receiver", "--web.enable-admin-api"]),
+                    .args([
+                        "--web.listen-address=127.0.0.1:19090",
+                        "--web.enable-remote-write-receiver",
+                        "--web.enable-admin-api",
+                    ]),
             )?;
             Ok((child, "http://127.0.0.1:19090".into()))
         }
@@ -204,10 +258,10 @@ async fn wait_ready(client: &reqwest::Client, base: &str, peer: Peer) -> Result<
         Peer::VictoriaMetrics => "/health",
     };
     for _ in 0..200 {
-        if let Ok(r) = client.get(format!("{base}{path}")).send().await {
-            if r.status().is_success() {
-                return Ok(());
-            }
+        if let Ok(r) = client.get(format!("{base}{path}")).send().await
+            && r.status().is_success()
+        {
+            return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -216,7 +270,13 @@ async fn wait_ready(client: &reqwest::Client, base: &str, peer: Peer) -> Result<
 
 /// Makes each peer persist what it holds, the fairest "after a flush" each
 /// offers, and returns the bytes that takes.
-async fn flush_and_measure(peer: Peer, client: &reqwest::Client, base: &str, child: &mut Child, data: &Path) -> Result<u64, String> {
+async fn flush_and_measure(
+    peer: Peer,
+    client: &reqwest::Client,
+    base: &str,
+    child: &mut Child,
+    data: &Path,
+) -> Result<u64, String> {
     match peer {
         // A clean stop seals every open chunk and empties the WAL.
         Peer::TinyObs => {
@@ -226,15 +286,27 @@ async fn flush_and_measure(peer: Peer, client: &reqwest::Client, base: &str, chi
         // A snapshot with the head writes the in-memory head out as a block:
         // its size is the compressed data, without the WAL.
         Peer::Prometheus => {
-            let r = client.post(format!("{base}/api/v1/admin/tsdb/snapshot?skip_head=false")).send().await.map_err(|e| e.to_string())?;
+            let r = client
+                .post(format!("{base}/api/v1/admin/tsdb/snapshot?skip_head=false"))
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
             let body: serde_json::Value = r.json().await.map_err(|e| e.to_string())?;
-            let name = body["data"]["name"].as_str().ok_or(format!("snapshot failed: {body}"))?;
+            let name = body["data"]["name"]
+                .as_str()
+                .ok_or(format!("snapshot failed: {body}"))?;
             Ok(du(&data.join("snapshots").join(name)))
         }
         // Flush in-memory parts, then merge, as VictoriaMetrics does over time.
         Peer::VictoriaMetrics => {
-            let _ = client.get(format!("{base}/internal/force_flush")).send().await;
-            let _ = client.get(format!("{base}/internal/force_merge")).send().await;
+            let _ = client
+                .get(format!("{base}/internal/force_flush"))
+                .send()
+                .await;
+            let _ = client
+                .get(format!("{base}/internal/force_merge"))
+                .send()
+                .await;
             tokio::time::sleep(Duration::from_secs(5)).await;
             Ok(du(data))
         }
@@ -243,7 +315,9 @@ async fn flush_and_measure(peer: Peer, client: &reqwest::Client, base: &str, chi
 
 fn stop(_peer: Peer, child: &mut Child) {
     if let Ok(None) = child.try_wait() {
-        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
         let _ = child.wait();
     }
 }
@@ -257,7 +331,9 @@ fn peak_rss_mb(pid: u32) -> Option<f64> {
 }
 
 fn du(path: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(path) else { return 0 };
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return 0;
+    };
     entries
         .filter_map(Result::ok)
         .map(|e| match e.metadata() {
@@ -279,7 +355,10 @@ struct Workload {
 
 impl Workload {
     fn sample(&self, series: usize, step: usize) -> Sample {
-        Sample { t: self.start + step as i64 * STEP_MS, v: self.values[series][step] }
+        Sample {
+            t: self.start + step as i64 * STEP_MS,
+            v: self.values[series][step],
+        }
     }
 
     /// Requests per shard: each holds `STEPS_PER_REQUEST` steps of the shard's series.
@@ -287,14 +366,20 @@ impl Workload {
         let per_shard = SERIES.div_ceil(SHARDS);
         (0..SHARDS)
             .map(|shard| {
-                let series: Vec<usize> = (shard * per_shard..((shard + 1) * per_shard).min(SERIES)).collect();
+                let series: Vec<usize> =
+                    (shard * per_shard..((shard + 1) * per_shard).min(SERIES)).collect();
                 (0..self.steps)
                     .step_by(STEPS_PER_REQUEST)
                     .map(|first| {
                         let steps = first..(first + STEPS_PER_REQUEST).min(self.steps);
                         let batch: Vec<(Labels, Vec<Sample>)> = series
                             .iter()
-                            .map(|&s| (self.labels[s].clone(), steps.clone().map(|i| self.sample(s, i)).collect()))
+                            .map(|&s| {
+                                (
+                                    self.labels[s].clone(),
+                                    steps.clone().map(|i| self.sample(s, i)).collect(),
+                                )
+                            })
                             .collect();
                         remote_write::encode(&batch)
                     })
@@ -307,54 +392,134 @@ impl Workload {
         let mut rng = Rng(0x2545_f491_4f6c_dd1d);
         let mut labels = Vec::new();
         let mut gens: Vec<Gen> = Vec::new();
-        let l = |pairs: &[(&str, &str)]| Labels::new(pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())));
+        let l = |pairs: &[(&str, &str)]| {
+            Labels::new(pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())))
+        };
         // Node exporter: 10 instances x 46 series.
         for i in 0..10 {
             let inst = format!("node-{i}:9100");
             let ins = inst.as_str();
             for cpu in 0..4 {
-                for (mode, share) in [("user", 0.2), ("system", 0.05), ("idle", 0.7), ("iowait", 0.02), ("irq", 0.001), ("softirq", 0.005), ("nice", 0.0), ("steal", 0.0)] {
-                    labels.push(l(&[(METRIC_NAME, "node_cpu_seconds_total"), ("instance", ins), ("cpu", &cpu.to_string()), ("mode", mode)]));
-                    gens.push(Gen::Counter { value: rng.range(1e5, 1e6).round(), rate: 15.0 * share, decimals: 2, noise: 0.3 });
+                for (mode, share) in [
+                    ("user", 0.2),
+                    ("system", 0.05),
+                    ("idle", 0.7),
+                    ("iowait", 0.02),
+                    ("irq", 0.001),
+                    ("softirq", 0.005),
+                    ("nice", 0.0),
+                    ("steal", 0.0),
+                ] {
+                    labels.push(l(&[
+                        (METRIC_NAME, "node_cpu_seconds_total"),
+                        ("instance", ins),
+                        ("cpu", &cpu.to_string()),
+                        ("mode", mode),
+                    ]));
+                    gens.push(Gen::Counter {
+                        value: rng.range(1e5, 1e6).round(),
+                        rate: 15.0 * share,
+                        decimals: 2,
+                        noise: 0.3,
+                    });
                 }
             }
-            labels.push(l(&[(METRIC_NAME, "node_memory_MemAvailable_bytes"), ("instance", ins)]));
-            gens.push(Gen::Walk { value: 4096.0 * rng.range(1e5, 1e6).round(), step: 4096.0 * 200.0, quantum: 4096.0, min: 0.0 });
-            labels.push(l(&[(METRIC_NAME, "node_memory_MemTotal_bytes"), ("instance", ins)]));
+            labels.push(l(&[
+                (METRIC_NAME, "node_memory_MemAvailable_bytes"),
+                ("instance", ins),
+            ]));
+            gens.push(Gen::Walk {
+                value: 4096.0 * rng.range(1e5, 1e6).round(),
+                step: 4096.0 * 200.0,
+                quantum: 4096.0,
+                min: 0.0,
+            });
+            labels.push(l(&[
+                (METRIC_NAME, "node_memory_MemTotal_bytes"),
+                ("instance", ins),
+            ]));
             gens.push(Gen::Constant(16.0 * 1024.0 * 1024.0 * 1024.0));
             for name in ["node_load1", "node_load5", "node_load15"] {
                 labels.push(l(&[(METRIC_NAME, name), ("instance", ins)]));
-                gens.push(Gen::Walk { value: rng.range(0.0, 4.0), step: 0.1, quantum: 0.01, min: 0.0 });
+                gens.push(Gen::Walk {
+                    value: rng.range(0.0, 4.0),
+                    step: 0.1,
+                    quantum: 0.01,
+                    min: 0.0,
+                });
             }
             for dev in ["eth0", "lo"] {
                 for dir in ["receive", "transmit"] {
-                    labels.push(l(&[(METRIC_NAME, &format!("node_network_{dir}_bytes_total")), ("instance", ins), ("device", dev)]));
-                    gens.push(Gen::Counter { value: rng.range(1e9, 1e10).round(), rate: rng.range(1e4, 1e6) * 15.0, decimals: 0, noise: 0.5 });
+                    labels.push(l(&[
+                        (METRIC_NAME, &format!("node_network_{dir}_bytes_total")),
+                        ("instance", ins),
+                        ("device", dev),
+                    ]));
+                    gens.push(Gen::Counter {
+                        value: rng.range(1e9, 1e10).round(),
+                        rate: rng.range(1e4, 1e6) * 15.0,
+                        decimals: 0,
+                        noise: 0.5,
+                    });
                 }
             }
             for mount in ["/", "/home"] {
-                labels.push(l(&[(METRIC_NAME, "node_filesystem_avail_bytes"), ("instance", ins), ("mountpoint", mount)]));
-                gens.push(Gen::Walk { value: 4096.0 * rng.range(1e6, 1e7).round(), step: 4096.0 * 50.0, quantum: 4096.0, min: 0.0 });
+                labels.push(l(&[
+                    (METRIC_NAME, "node_filesystem_avail_bytes"),
+                    ("instance", ins),
+                    ("mountpoint", mount),
+                ]));
+                gens.push(Gen::Walk {
+                    value: 4096.0 * rng.range(1e6, 1e7).round(),
+                    step: 4096.0 * 50.0,
+                    quantum: 4096.0,
+                    min: 0.0,
+                });
             }
             for dev in ["sda", "sdb"] {
-                labels.push(l(&[(METRIC_NAME, "node_disk_io_time_seconds_total"), ("instance", ins), ("device", dev)]));
-                gens.push(Gen::Counter { value: rng.range(1e3, 1e5).round(), rate: 15.0 * 0.05, decimals: 3, noise: 0.8 });
+                labels.push(l(&[
+                    (METRIC_NAME, "node_disk_io_time_seconds_total"),
+                    ("instance", ins),
+                    ("device", dev),
+                ]));
+                gens.push(Gen::Counter {
+                    value: rng.range(1e3, 1e5).round(),
+                    rate: 15.0 * 0.05,
+                    decimals: 3,
+                    noise: 0.8,
+                });
             }
-            labels.push(l(&[(METRIC_NAME, "up"), ("instance", ins), ("job", "node")]));
+            labels.push(l(&[
+                (METRIC_NAME, "up"),
+                ("instance", ins),
+                ("job", "node"),
+            ]));
             gens.push(Gen::Constant(1.0));
         }
         // HTTP services: 102 endpoints x 15 series (2 status counters, 11 buckets, sum, count).
-        let les = ["0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "+Inf"];
+        let les = [
+            "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "+Inf",
+        ];
         for e in 0..102 {
             let service = format!("svc-{}", e % 6);
             let route = format!("/api/v1/resource{}", e / 6);
             let rps = rng.range(1.0, 50.0);
-            let base = [(METRIC_NAME, "http_requests_total"), ("service", service.as_str()), ("route", route.as_str()), ("method", "GET")];
+            let base = [
+                (METRIC_NAME, "http_requests_total"),
+                ("service", service.as_str()),
+                ("route", route.as_str()),
+                ("method", "GET"),
+            ];
             for (status, share) in [("200", 0.98), ("500", 0.02)] {
                 let mut pairs = base.to_vec();
                 pairs.push(("status", status));
                 labels.push(l(&pairs));
-                gens.push(Gen::Counter { value: 0.0, rate: rps * 15.0 * share, decimals: 0, noise: 1.0 });
+                gens.push(Gen::Counter {
+                    value: 0.0,
+                    rate: rps * 15.0 * share,
+                    decimals: 0,
+                    noise: 1.0,
+                });
             }
             let scale = rng.range(0.01, 0.2);
             let hist = gens.len();
@@ -363,23 +528,43 @@ impl Workload {
                 pairs[0] = (METRIC_NAME, "http_request_duration_seconds_bucket");
                 pairs.push(("le", le));
                 labels.push(l(&pairs));
-                gens.push(Gen::Bucket { of: hist + les.len() + 1, le: le.parse().unwrap_or(f64::INFINITY), scale });
+                gens.push(Gen::Bucket {
+                    of: hist + les.len() + 1,
+                    le: le.parse().unwrap_or(f64::INFINITY),
+                    scale,
+                });
             }
             let mut pairs = base.to_vec();
             pairs[0] = (METRIC_NAME, "http_request_duration_seconds_sum");
             labels.push(l(&pairs));
-            gens.push(Gen::Sum { of: hist + les.len() + 1, scale });
+            gens.push(Gen::Sum {
+                of: hist + les.len() + 1,
+                scale,
+            });
             pairs[0] = (METRIC_NAME, "http_request_duration_seconds_count");
             labels.push(l(&pairs));
-            gens.push(Gen::Counter { value: 0.0, rate: rps * 15.0, decimals: 0, noise: 1.0 });
+            gens.push(Gen::Counter {
+                value: 0.0,
+                rate: rps * 15.0,
+                decimals: 0,
+                noise: 1.0,
+            });
         }
         for s in 0..(SERIES - labels.len()) {
-            labels.push(l(&[(METRIC_NAME, "active_users"), ("service", &format!("svc-{s}"))]));
-            gens.push(Gen::Walk { value: 100.0, step: 5.0, quantum: 1.0, min: 0.0 });
+            labels.push(l(&[
+                (METRIC_NAME, "active_users"),
+                ("service", &format!("svc-{s}")),
+            ]));
+            gens.push(Gen::Walk {
+                value: 100.0,
+                step: 5.0,
+                quantum: 1.0,
+                min: 0.0,
+            });
         }
         assert_eq!(labels.len(), SERIES);
 
-        let mut values = vec![Vec::with_capacity(steps); SERIES];
+        let mut values: Vec<Vec<f64>> = (0..SERIES).map(|_| Vec::with_capacity(steps)).collect();
         let mut current = vec![0.0f64; SERIES];
         let mut deltas = vec![0.0f64; SERIES];
         for _ in 0..steps {
@@ -387,21 +572,36 @@ impl Workload {
                 let before = current[i];
                 current[i] = match g {
                     Gen::Constant(v) => *v,
-                    Gen::Counter { value, rate, decimals, noise } => {
+                    Gen::Counter {
+                        value,
+                        rate,
+                        decimals,
+                        noise,
+                    } => {
                         let inc = (*rate + rng.gauss() * rate.sqrt() * *noise).max(0.0);
                         let p = 10f64.powi(*decimals);
                         *value = ((*value + inc) * p).round() / p;
                         *value
                     }
-                    Gen::Walk { value, step, quantum, min } => {
-                        *value = (((*value + rng.gauss() * *step) / *quantum).round() * *quantum).max(*min);
+                    Gen::Walk {
+                        value,
+                        step,
+                        quantum,
+                        min,
+                    } => {
+                        *value = (((*value + rng.gauss() * *step) / *quantum).round() * *quantum)
+                            .max(*min);
                         *value
                     }
                     // Share of the count's increment that was at most `le` seconds
                     // (exponential latencies), cumulated.
                     Gen::Bucket { of, le, scale } => {
                         let count_inc = deltas.get(*of).copied().unwrap_or(0.0);
-                        let share = if le.is_infinite() { 1.0 } else { 1.0 - (-*le / *scale).exp() };
+                        let share = if le.is_infinite() {
+                            1.0
+                        } else {
+                            1.0 - (-*le / *scale).exp()
+                        };
                         before + (count_inc * share).floor()
                     }
                     Gen::Sum { of, scale } => {
@@ -415,19 +615,41 @@ impl Workload {
                 values[i].push(*v);
             }
         }
-        Workload { labels, values, start, steps }
+        Workload {
+            labels,
+            values,
+            start,
+            steps,
+        }
     }
 }
 
 /// How one series' value evolves from step to step.
 enum Gen {
     Constant(f64),
-    Counter { value: f64, rate: f64, decimals: i32, noise: f64 },
-    Walk { value: f64, step: f64, quantum: f64, min: f64 },
+    Counter {
+        value: f64,
+        rate: f64,
+        decimals: i32,
+        noise: f64,
+    },
+    Walk {
+        value: f64,
+        step: f64,
+        quantum: f64,
+        min: f64,
+    },
     /// A histogram bucket of the `_count` series at index `of` (its increment
     /// of the previous step: buckets lag their count by one scrape, harmlessly).
-    Bucket { of: usize, le: f64, scale: f64 },
-    Sum { of: usize, scale: f64 },
+    Bucket {
+        of: usize,
+        le: f64,
+        scale: f64,
+    },
+    Sum {
+        of: usize,
+        scale: f64,
+    },
 }
 
 /// xorshift64*: deterministic, dependency-free.

@@ -357,7 +357,11 @@ mod tests {
     impl Model {
         fn append(&mut self, n: u8, s: Sample) -> &'static str {
             let series = self.0.entry(n).or_default();
+            let identical = series
+                .iter()
+                .any(|x| x.t == s.t && x.v.to_bits() == s.v.to_bits());
             match series.last() {
+                Some(l) if s.t < l.t && identical => "duplicate",
                 Some(l) if s.t < l.t => "rejected",
                 Some(l) if s.t == l.t && s.v.to_bits() == l.v.to_bits() => "duplicate",
                 Some(l) if s.t == l.t => "rejected",

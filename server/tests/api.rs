@@ -166,15 +166,18 @@ async fn ingest_query_and_survive_kill_and_restart() {
         },
     ];
     let body = remote_write::encode(&[(labels, samples)]);
-    let r = client()
-        .post(server.url("/api/v1/write"))
-        .header("Content-Encoding", "snappy")
-        .header("Content-Type", "application/x-protobuf")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 204);
+    // Sent twice: a sender retrying after a lost reply must not get an error.
+    for _ in 0..2 {
+        let r = client()
+            .post(server.url("/api/v1/write"))
+            .header("Content-Encoding", "snappy")
+            .header("Content-Type", "application/x-protobuf")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 204);
+    }
 
     // A retried request is harmless; an older sample is refused and reported.
     let (status, body) = post_json(&server, json!({"metrics": [

@@ -191,6 +191,7 @@ impl Head {
                 .or_else(|| self.series.get(&id).and_then(|s| s.last));
             let s = item.sample;
             match last {
+                Some(l) if s.t < l.t && self.is_stored(id, s, sealed)? => report.duplicates += 1,
                 Some(l) if s.t < l.t => report
                     .rejected
                     .push((i, RejectReason::OutOfOrder { newest: l.t })),
@@ -216,23 +217,37 @@ impl Head {
         for (canonical, (id, labels)) in fresh {
             index.insert(id, labels)?;
             self.series_count += 1;
-            self.ids.insert(canonical.clone(), id);
-            self.series.insert(
-                id,
-                HeadSeries {
-                    canonical,
-                    open: Vec::new(),
-                    last: None,
-                    first_segment: segment,
-                    last_write: now,
-                },
-            );
+            self.track(id, canonical, None, now);
         }
         for (id, sample) in accepted {
             self.push(id, sample, segment, now, sealed)?;
         }
         self.rejected += report.rejected.len() as u64;
         Ok(report)
+    }
+
+    /// Whether exactly this sample (time and value bits) is already stored, so
+    /// that a retried request with several samples per series is harmless too.
+    /// Only called for samples older than the newest, which are rare.
+    fn is_stored(
+        &self,
+        id: SeriesId,
+        s: Sample,
+        sealed: &SealedChunks,
+    ) -> Result<bool, StorageError> {
+        let same = |found: &Sample| found.v.to_bits() == s.v.to_bits();
+        if let Some(series) = self.series.get(&id)
+            && let Ok(i) = series.open.binary_search_by_key(&s.t, |x| x.t)
+        {
+            return Ok(same(&series.open[i]));
+        }
+        for chunk in sealed.chunks(id, s.t, s.t) {
+            let samples = super::chunk::decode(&chunk?.1)?;
+            if let Ok(i) = samples.binary_search_by_key(&s.t, |x| x.t) {
+                return Ok(same(&samples[i]));
+            }
+        }
+        Ok(false)
     }
 
     /// Brings a stored series into the head, with its newest sealed sample.
@@ -248,18 +263,21 @@ impl Head {
         }
         let canonical = index.labels(id)?.encode();
         let last = sealed.last_sample(id)?;
-        self.ids.insert(canonical.clone(), id);
-        self.series.insert(
-            id,
-            HeadSeries {
-                canonical,
-                open: Vec::new(),
-                last,
-                first_segment: self.wal.current_segment(),
-                last_write: now,
-            },
-        );
+        self.track(id, canonical, last, now);
         Ok(())
+    }
+
+    /// Registers a series in the head with an empty open chunk.
+    fn track(&mut self, id: SeriesId, canonical: Vec<u8>, last: Option<Sample>, now: Instant) {
+        self.ids.insert(canonical.clone(), id);
+        let series = HeadSeries {
+            canonical,
+            open: Vec::new(),
+            last,
+            first_segment: self.wal.current_segment(),
+            last_write: now,
+        };
+        self.series.insert(id, series);
     }
 
     /// Adds an accepted sample to its open chunk, sealing the chunk first if
