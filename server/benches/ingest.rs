@@ -116,10 +116,7 @@ fn bench_storage_layer(w: &Workload, total: u64) -> Row {
     let began = Instant::now();
     for step in 0..w.steps {
         let batch: Vec<Append> = (0..SERIES)
-            .map(|s| Append {
-                labels: w.labels[s].clone(),
-                sample: w.sample(s, step),
-            })
+            .map(|s| Append::one(w.labels[s].clone(), w.sample(s, step)))
             .collect();
         let report = storage.append(&batch).unwrap();
         assert_eq!(report.accepted as usize, SERIES);

@@ -175,10 +175,7 @@ pub fn convert_metric(
         Some(time) => parse_time(time).map_err(|e| invalid(index, e))?,
     };
     check_time(index, t, now_ms, limits)?;
-    Ok(Append {
-        labels,
-        sample: Sample { t, v },
-    })
+    Ok(Append::one(labels, Sample { t, v }))
 }
 
 /// Histograms arrive as Prometheus exposes them: `_bucket{le}`, `_sum`, `_count`.
@@ -270,7 +267,7 @@ mod tests {
             &[("service", "api")],
         );
         let append = convert_metric(0, &m, 1_763_256_600_000, &IngestLimits::default()).unwrap();
-        assert_eq!(append.sample.t, 1_763_256_600_000);
+        assert_eq!(append.samples[0].t, 1_763_256_600_000);
         assert_eq!(append.labels.get("service"), Some("api"));
         assert_eq!(append.labels.metric_name(), Some("http_requests_total"));
     }

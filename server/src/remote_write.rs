@@ -96,7 +96,8 @@ pub fn decode(
     let request = <WriteRequest as prost::Message>::decode(raw.as_slice())
         .map_err(|e| RemoteWriteError::Protobuf(e.to_string()))?;
 
-    let mut appends = Vec::new();
+    let mut appends = Vec::with_capacity(request.timeseries.len());
+    let mut total = 0;
     for (index, series) in request.timeseries.iter().enumerate() {
         if !series.histograms.is_empty() {
             return Err(RemoteWriteError::Invalid {
@@ -117,17 +118,17 @@ pub fn decode(
             });
         }
         check_labels(index, &labels, limits)?;
+        let mut samples = Vec::with_capacity(series.samples.len());
         for s in &series.samples {
             check_time(index, s.timestamp, now_ms, limits)?;
-            appends.push(Append {
-                labels: labels.clone(),
-                sample: Sample {
-                    t: s.timestamp,
-                    v: s.value,
-                },
+            samples.push(Sample {
+                t: s.timestamp,
+                v: s.value,
             });
         }
-        if appends.len() > limits.max_metrics_per_request * 4 {
+        total += samples.len();
+        appends.push(Append { labels, samples });
+        if total > limits.max_metrics_per_request * 4 {
             return Err(RemoteWriteError::Invalid {
                 index,
                 message: format!(
@@ -202,10 +203,10 @@ mod tests {
         ];
         let body = encode(&[(labels.clone(), samples.clone())]);
         let decoded = decode(&body, 10_000, &IngestLimits::default()).unwrap();
-        assert_eq!(decoded.appends.len(), 2);
-        assert_eq!(decoded.appends[1].labels, labels);
+        assert_eq!(decoded.appends[0].samples.len(), 2);
+        assert_eq!(decoded.appends[0].labels, labels);
         assert_eq!(
-            decoded.appends[1].sample.v.to_bits(),
+            decoded.appends[0].samples[1].v.to_bits(),
             samples[1].v.to_bits()
         );
     }

@@ -104,11 +104,21 @@ pub struct StorageStats {
     pub disk_bytes: u64,
 }
 
-/// One pushed sample with its series.
+/// Pushed samples of one series, in the order sent. Grouping them lets the
+/// engine resolve the series once per request rather than once per sample.
 #[derive(Clone, Debug)]
 pub struct Append {
     pub labels: Labels,
-    pub sample: Sample,
+    pub samples: Vec<Sample>,
+}
+
+impl Append {
+    pub fn one(labels: Labels, sample: Sample) -> Self {
+        Append {
+            labels,
+            samples: vec![sample],
+        }
+    }
 }
 
 pub struct Storage {
@@ -141,7 +151,8 @@ impl Storage {
     }
 
     /// Stores a batch. Returns once every accepted sample is in the fsynced
-    /// WAL; out-of-order and conflicting samples are reported, not stored.
+    /// WAL; out-of-order and conflicting samples are reported, not stored, by
+    /// their position among all the batch's samples in order.
     pub fn append(&self, batch: &[Append]) -> Result<AppendReport, StorageError> {
         self.lock().append(batch, &self.index, &self.sealed)
     }
@@ -388,15 +399,22 @@ mod tests {
                 let store = storage.as_ref().unwrap();
                 match op {
                     Op::Append(items) => {
-                        let batch: Vec<Append> = items.iter().map(|&(n, t, v)| Append {
-                            labels: series_labels(n),
-                            sample: Sample { t, v: f64::from_bits(v) },
-                        }).collect();
-                        let report = store.append(&batch).unwrap();
+                        // Consecutive samples of one series travel in one Append,
+                        // as remote_write groups them.
+                        let mut batch: Vec<(u8, Append)> = Vec::new();
+                        for &(n, t, v) in &items {
+                            let sample = Sample { t, v: f64::from_bits(v) };
+                            match batch.last_mut() {
+                                Some((last, append)) if *last == n => append.samples.push(sample),
+                                _ => batch.push((n, Append::one(series_labels(n), sample))),
+                            }
+                        }
+                        let appends: Vec<Append> = batch.into_iter().map(|(_, a)| a).collect();
+                        let report = store.append(&appends).unwrap();
                         let mut expected = AppendReport::default();
                         let mut expected_rejected = Vec::new();
-                        for (i, a) in batch.iter().enumerate() {
-                            match model.append(items[i].0, a.sample) {
+                        for (i, &(n, t, v)) in items.iter().enumerate() {
+                            match model.append(n, Sample { t, v: f64::from_bits(v) }) {
                                 "accepted" => expected.accepted += 1,
                                 "duplicate" => expected.duplicates += 1,
                                 _ => expected_rejected.push(i),

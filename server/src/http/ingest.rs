@@ -112,11 +112,22 @@ pub async fn remote_write(
         }
         let report = storage.append(&decoded.appends)?;
         if let Some((index, reason)) = report.rejected.first() {
-            let labels = &decoded.appends[*index].labels;
+            // Rejections count samples across the request; find the series.
+            let mut before = 0;
+            let series = decoded
+                .appends
+                .iter()
+                .find(|a| {
+                    before += a.samples.len();
+                    before > *index
+                })
+                .expect("a rejected sample belongs to a series");
+            let labels = &series.labels;
+            let total: usize = decoded.appends.iter().map(|a| a.samples.len()).sum();
             let message = format!(
                 "stored {} of {} samples; {} refused, first: {} for {}",
                 report.accepted,
-                decoded.appends.len(),
+                total,
                 report.rejected.len(),
                 reason,
                 labels

@@ -152,7 +152,10 @@ impl Head {
         let mut pending_last: HashMap<SeriesId, Sample> = HashMap::new();
         let next_id_before = self.next_id;
 
-        for (i, item) in batch.iter().enumerate() {
+        let mut position = 0;
+        for item in batch {
+            let first = position;
+            position += item.samples.len();
             let canonical = item.labels.encode();
             let id = match self.ids.get(&canonical) {
                 Some(&id) => Some(id),
@@ -170,12 +173,12 @@ impl Head {
             let id = match id {
                 Some(id) => id,
                 None if self.series_count + fresh.len() as u64 >= self.max_series => {
-                    report.rejected.push((
-                        i,
-                        RejectReason::SeriesLimit {
-                            limit: self.max_series,
-                        },
-                    ));
+                    let reason = RejectReason::SeriesLimit {
+                        limit: self.max_series,
+                    };
+                    report
+                        .rejected
+                        .extend((first..position).map(|i| (i, reason.clone())));
                     continue;
                 }
                 None => {
@@ -185,24 +188,32 @@ impl Head {
                     id
                 }
             };
-            let last = pending_last
+            let mut last = pending_last
                 .get(&id)
                 .copied()
                 .or_else(|| self.series.get(&id).and_then(|s| s.last));
-            let s = item.sample;
-            match last {
-                Some(l) if s.t < l.t && self.is_stored(id, s, sealed)? => report.duplicates += 1,
-                Some(l) if s.t < l.t => report
-                    .rejected
-                    .push((i, RejectReason::OutOfOrder { newest: l.t })),
-                Some(l) if s.t == l.t && s.v.to_bits() == l.v.to_bits() => report.duplicates += 1,
-                Some(l) if s.t == l.t => report
-                    .rejected
-                    .push((i, RejectReason::ConflictingValue { t: s.t })),
-                _ => {
-                    pending_last.insert(id, s);
-                    accepted.push((id, s));
+            for (i, &s) in (first..).zip(&item.samples) {
+                match last {
+                    Some(l) if s.t < l.t && self.is_stored(id, s, sealed)? => {
+                        report.duplicates += 1
+                    }
+                    Some(l) if s.t < l.t => report
+                        .rejected
+                        .push((i, RejectReason::OutOfOrder { newest: l.t })),
+                    Some(l) if s.t == l.t && s.v.to_bits() == l.v.to_bits() => {
+                        report.duplicates += 1
+                    }
+                    Some(l) if s.t == l.t => report
+                        .rejected
+                        .push((i, RejectReason::ConflictingValue { t: s.t })),
+                    _ => {
+                        last = Some(s);
+                        accepted.push((id, s));
+                    }
                 }
+            }
+            if let Some(l) = last {
+                pending_last.insert(id, l);
             }
         }
 
