@@ -46,11 +46,13 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let peers = if std::env::var("BENCH_PEERS").as_deref() == Ok("0") {
-        vec![]
-    } else {
-        vec![Peer::TinyObs, Peer::Prometheus, Peer::VictoriaMetrics]
-    };
+    // BENCH_PEERS: "0" for the storage layer alone, or a comma list of
+    // tinyobs, prometheus, victoria-metrics.
+    let wanted = std::env::var("BENCH_PEERS").unwrap_or_default();
+    let peers: Vec<Peer> = [Peer::TinyObs, Peer::Prometheus, Peer::VictoriaMetrics]
+        .into_iter()
+        .filter(|p| wanted.is_empty() || wanted.split(',').any(|w| w == p.short()))
+        .collect();
     for peer in peers {
         match runtime.block_on(bench_peer(peer, &requests, total)) {
             Ok(row) => rows.push(row),
@@ -141,6 +143,14 @@ enum Peer {
 }
 
 impl Peer {
+    fn short(self) -> &'static str {
+        match self {
+            Peer::TinyObs => "tinyobs",
+            Peer::Prometheus => "prometheus",
+            Peer::VictoriaMetrics => "victoria-metrics",
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Peer::TinyObs => "TinyObs over HTTP remote_write",
@@ -154,8 +164,23 @@ async fn bench_peer(peer: Peer, requests: &[Vec<Vec<u8>>], total: u64) -> Result
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let data = dir.path().join("data");
     let (mut child, base) = start_peer(peer, dir.path(), &data)?;
+    // Whatever happens, the peer is stopped: a stray one would hold its port
+    // and answer the next run with its stale data.
+    let result = measure_peer(peer, requests, total, &mut child, &base, &data).await;
+    stop(peer, &mut child);
+    result
+}
+
+async fn measure_peer(
+    peer: Peer,
+    requests: &[Vec<Vec<u8>>],
+    total: u64,
+    child: &mut Child,
+    base: &str,
+    data: &Path,
+) -> Result<Row, String> {
     let client = reqwest::Client::new();
-    wait_ready(&client, &base, peer).await?;
+    wait_ready(&client, base, peer).await?;
 
     // The shards send concurrently but in lock-step, one request each at a
     // time, as Prometheus's shards stay close in time: a peer that only
@@ -195,8 +220,7 @@ async fn bench_peer(peer: Peer, requests: &[Vec<Vec<u8>>], total: u64) -> Result
     // Peak RSS while ingesting; TinyObs's flush is its clean stop, so it is
     // read before any flush for every peer alike.
     let rss = peak_rss_mb(child.id());
-    let bytes = flush_and_measure(peer, &client, &base, &mut child, &data).await?;
-    stop(peer, &mut child);
+    let bytes = flush_and_measure(peer, &client, base, child, data).await?;
     Ok(Row {
         name: peer.name().into(),
         samples_per_s: total as f64 / elapsed,
@@ -206,9 +230,14 @@ async fn bench_peer(peer: Peer, requests: &[Vec<Vec<u8>>], total: u64) -> Result
 }
 
 fn start_peer(peer: Peer, dir: &Path, data: &Path) -> Result<(Child, String), String> {
+    // Each peer's log goes to /tmp/tinyobs-bench-<peer>.log, to explain failures.
+    let log = std::fs::File::create(
+        std::env::temp_dir().join(format!("tinyobs-bench-{}.log", peer.short())),
+    )
+    .map_err(|e| e.to_string())?;
     let spawn = |cmd: &mut Command| {
         cmd.stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .map_err(|e| e.to_string())
     };
