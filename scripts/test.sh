@@ -11,11 +11,17 @@ echo "==> cargo clippy (server side)"
 cargo clippy -p tinyobs -p app --all-targets --features app/ssr -- -D warnings
 echo "==> cargo clippy (wasm side)"
 cargo clippy -p frontend -p app --target wasm32-unknown-unknown --features app/hydrate -- -D warnings
+log=$(mktemp -d)
+data_dir=$(mktemp -d)
+trap 'rm -rf "$log" "$data_dir"' EXIT
+
 echo "==> cargo test"
-cargo test --workspace --exclude frontend
+cargo test --workspace --exclude frontend 2>&1 | tee "$log/cargo.txt"
 
 echo "==> end-to-end (Chromium)"
-data_dir=$(mktemp -d)
-trap 'rm -rf "$data_dir"' EXIT
-TINYOBS_LISTEN=127.0.0.1:3000 TINYOBS_DATA_DIR="$data_dir" cargo leptos end-to-end
-echo "all tests passed"
+TINYOBS_LISTEN=127.0.0.1:3000 TINYOBS_DATA_DIR="$data_dir" cargo leptos end-to-end 2>&1 | tee "$log/e2e.txt"
+
+# One closing line for everything that ran.
+unit=$(awk '/^test result:/ { sum += $4 } END { print sum + 0 }' "$log/cargo.txt")
+e2e=$(sed -n 's/^ *\([0-9]*\) passed (.*/\1/p' "$log/e2e.txt" | tail -1)
+echo "tests: $((unit + ${e2e:-0})) passed, 0 failed"

@@ -23,17 +23,23 @@ impl Labels {
         N: Into<String>,
         V: Into<String>,
     {
-        let mut map = BTreeMap::new();
+        let mut pairs: Vec<(String, String)> = pairs
+            .into_iter()
+            .map(|(n, v)| (n.into(), v.into()))
+            .collect();
+        // A stable sort keeps repeated names in input order; keeping the last
+        // of each run gives "last value wins". Sorting a short Vec in place is
+        // far cheaper than a map on the ingest path.
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out: Vec<(String, String)> = Vec::with_capacity(pairs.len());
         for (name, value) in pairs {
-            let value: String = value.into();
-            let name: String = name.into();
-            if value.is_empty() {
-                map.remove(&name);
-            } else {
-                map.insert(name, value);
+            match out.last_mut() {
+                Some(last) if last.0 == name => last.1 = value,
+                _ => out.push((name, value)),
             }
         }
-        Labels(map.into_iter().collect())
+        out.retain(|(_, v)| !v.is_empty());
+        Labels(out)
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
