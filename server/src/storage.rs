@@ -388,6 +388,24 @@ mod tests {
         samples.iter().map(|s| (s.t, s.v.to_bits())).collect()
     }
 
+    #[test]
+    fn a_sample_repeated_within_one_request_is_a_duplicate() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Storage::open(config(dir.path())).unwrap();
+        let at = |t| Sample { t, v: 1.0 };
+        let mut append = Append::one(series_labels(0), at(1));
+        append.samples.extend([at(2), at(1)]);
+        // An empty series is no series: nothing to store, nothing created.
+        let empty = Append {
+            labels: series_labels(1),
+            samples: Vec::new(),
+        };
+        let report = store.append(&[append, empty]).unwrap();
+        assert_eq!((report.accepted, report.duplicates), (2, 1));
+        assert!(report.rejected.is_empty());
+        assert_eq!(store.stats().series, 1);
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
         #[test]

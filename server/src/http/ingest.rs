@@ -49,9 +49,7 @@ pub async fn ingest_json(
                 index: Some(e.index),
             }
         })?;
-        if types.last() != Some(&(metric.name.clone(), metric.kind)) {
-            types.push((metric.name, metric.kind));
-        }
+        types.push((metric.name, metric.kind));
         appends.push(append);
     }
     let storage = state.storage.clone();

@@ -156,6 +156,10 @@ impl Head {
         for item in batch {
             let first = position;
             position += item.samples.len();
+            if item.samples.is_empty() {
+                // No sample, no series: an empty remote_write series leaves no trace.
+                continue;
+            }
             let canonical = item.labels.encode();
             let id = match self.ids.get(&canonical) {
                 Some(&id) => Some(id),
@@ -194,7 +198,7 @@ impl Head {
                 .or_else(|| self.series.get(&id).and_then(|s| s.last));
             for (i, &s) in (first..).zip(&item.samples) {
                 match last {
-                    Some(l) if s.t < l.t && self.is_stored(id, s, sealed)? => {
+                    Some(l) if s.t < l.t && self.is_stored(id, s, &accepted, sealed)? => {
                         report.duplicates += 1
                     }
                     Some(l) if s.t < l.t => report
@@ -237,16 +241,21 @@ impl Head {
         Ok(report)
     }
 
-    /// Whether exactly this sample (time and value bits) is already stored, so
-    /// that a retried request with several samples per series is harmless too.
-    /// Only called for samples older than the newest, which are rare.
+    /// Whether exactly this sample (time and value bits) is already stored or
+    /// accepted earlier in this batch, so that a retried request with several
+    /// samples per series is harmless too. Only called for samples older than
+    /// the newest, which are rare.
     fn is_stored(
         &self,
         id: SeriesId,
         s: Sample,
+        batch_accepted: &[(SeriesId, Sample)],
         sealed: &SealedChunks,
     ) -> Result<bool, StorageError> {
         let same = |found: &Sample| found.v.to_bits() == s.v.to_bits();
+        if let Some((_, found)) = batch_accepted.iter().find(|(i, x)| *i == id && x.t == s.t) {
+            return Ok(same(found));
+        }
         if let Some(series) = self.series.get(&id)
             && let Ok(i) = series.open.binary_search_by_key(&s.t, |x| x.t)
         {
