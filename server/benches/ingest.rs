@@ -127,6 +127,13 @@ fn bench_storage_layer(w: &Workload, total: u64) -> Row {
     let elapsed = began.elapsed().as_secs_f64();
     let bytes = storage.disk_bytes();
     assert_eq!(storage.stats().samples, total);
+    let part = |name: &str| du(&dir.path().join(name)) as f64 / total as f64;
+    println!(
+        "storage layer on disk, bytes/sample: chunk files {:.3}, sled {:.3}, wal {:.3}",
+        part("chunks"),
+        part("sled"),
+        part("wal")
+    );
     Row {
         name: "TinyObs storage layer (in process)".into(),
         samples_per_s: total as f64 / elapsed,

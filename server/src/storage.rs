@@ -135,7 +135,8 @@ impl Storage {
         std::fs::create_dir_all(&config.data_dir)?;
         let db = open_sled(&config)?;
         let index = Index::open(&db)?;
-        let sealed = SealedChunks::open(&db)?;
+        let sealed =
+            SealedChunks::open(&db, &config.data_dir.join("chunks"), config.chunk_window_ms)?;
         let head = Head::recover(&config, &index, &sealed)?;
         Ok(Storage {
             db,
@@ -202,8 +203,7 @@ impl Storage {
         let mut last = i64::MIN;
         let mut seen_any = false;
         for chunk in self.sealed.chunks(id, mint, maxt) {
-            let (_, bytes) = chunk?;
-            for s in chunk::decode(&bytes)? {
+            for s in chunk::decode(&chunk?)? {
                 if s.t < mint || s.t > maxt {
                     continue;
                 }
@@ -276,7 +276,8 @@ fn open_sled(config: &StorageConfig) -> Result<sled::Db, StorageError> {
     let sled_config = sled::Config::new()
         .path(config.data_dir.join("sled"))
         .cache_capacity(config.cache_bytes)
-        .flush_every_ms(Some(1000));
+        .flush_every_ms(Some(1000))
+        .use_compression(true);
     let mut attempts = 0;
     loop {
         match sled_config.open() {

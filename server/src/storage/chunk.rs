@@ -2,7 +2,7 @@
 //! byte string of about half a byte per sample for scraped metrics, so that
 //! sealed data stays small on disk and in cache, and unpacks it bit-exactly.
 //!
-//! A chunk is an uncompressed header that `peek_header` reads alone, side
+//! A chunk is an uncompressed header (count, first time, span), side
 //! information as varints, then one adaptive binary range-coded stream of
 //! timestamp and value residuals. docs/storage-format.md draws the bytes.
 
@@ -99,6 +99,7 @@ pub(crate) fn encode(samples: &[Sample]) -> Result<Vec<u8>, ChunkError> {
 }
 
 /// Reads the header only: no decoding, no allocation.
+#[cfg(test)]
 pub(crate) fn peek_header(bytes: &[u8]) -> Result<ChunkHeader, ChunkError> {
     read_header(bytes).map(|(header, _, _)| header)
 }

@@ -60,9 +60,20 @@ struct HeadSeries {
     last_write: Instant,
 }
 
+/// Chunks sealed out of the head and not yet in the chunk files. An append
+/// writes them all at its end (one fsync for the lot) before it releases the
+/// head lock; they stay here only if that write failed, to be retried.
+#[derive(Default)]
+struct Pending {
+    chunks: Vec<(SeriesId, Vec<Sample>)>,
+    /// WAL segment of the oldest sample pending: the WAL keeps it until written.
+    first_segment: Option<u64>,
+}
+
 pub(crate) struct Head {
     ids: HashMap<Vec<u8>, SeriesId>,
     series: HashMap<SeriesId, HeadSeries>,
+    pending: Pending,
     wal: Wal,
     totals: Totals,
     head_samples: u64,
@@ -88,6 +99,7 @@ impl Head {
         let mut head = Head {
             ids: HashMap::new(),
             series: HashMap::new(),
+            pending: Pending::default(),
             // Replay first, then open a fresh segment after the replayed ones.
             wal: Wal::open(&wal_dir, config.sync_wal)?,
             totals,
@@ -126,9 +138,10 @@ impl Head {
                         head.load(id, index, sealed, now)?;
                         let series = head.series.get(&id).expect("just loaded");
                         if series.last.is_none_or(|l| sample.t > l.t) {
-                            head.push(id, sample, segment, now, sealed)?;
+                            head.push(id, sample, segment, now);
                         }
                     }
+                    head.commit(sealed)?;
                 }
             }
             Ok(())
@@ -235,9 +248,12 @@ impl Head {
             self.track(id, canonical, None, now);
         }
         for (id, sample) in accepted {
-            self.push(id, sample, segment, now, sealed)?;
+            self.push(id, sample, segment, now);
         }
         self.rejected += report.rejected.len() as u64;
+        // The samples are durable in the WAL already; if writing the sealed
+        // chunks fails the client hears of it, and its retry is harmless.
+        self.commit(sealed)?;
         Ok(report)
     }
 
@@ -261,8 +277,13 @@ impl Head {
         {
             return Ok(same(&series.open[i]));
         }
+        for (_, chunk) in self.pending.chunks.iter().filter(|(i, _)| *i == id) {
+            if let Ok(i) = chunk.binary_search_by_key(&s.t, |x| x.t) {
+                return Ok(same(&chunk[i]));
+            }
+        }
         for chunk in sealed.chunks(id, s.t, s.t) {
-            let samples = super::chunk::decode(&chunk?.1)?;
+            let samples = super::chunk::decode(&chunk?)?;
             if let Ok(i) = samples.binary_search_by_key(&s.t, |x| x.t) {
                 return Ok(same(&samples[i]));
             }
@@ -282,7 +303,11 @@ impl Head {
             return Ok(());
         }
         let canonical = index.labels(id)?.encode();
-        let last = sealed.last_sample(id)?;
+        let pending_last = self.pending.chunks.iter().rev().find(|(i, _)| *i == id);
+        let last = match pending_last {
+            Some((_, chunk)) => chunk.last().copied(),
+            None => sealed.last_sample(id)?,
+        };
         self.track(id, canonical, last, now);
         Ok(())
     }
@@ -302,14 +327,7 @@ impl Head {
 
     /// Adds an accepted sample to its open chunk, sealing the chunk first if
     /// the sample does not belong in it.
-    fn push(
-        &mut self,
-        id: SeriesId,
-        sample: Sample,
-        segment: u64,
-        now: Instant,
-        sealed: &SealedChunks,
-    ) -> Result<(), StorageError> {
+    fn push(&mut self, id: SeriesId, sample: Sample, segment: u64, now: Instant) {
         let window = self.chunk_window_ms;
         let max = self.chunk_max_samples;
         let series = self.series.get_mut(&id).expect("series loaded before push");
@@ -317,7 +335,7 @@ impl Head {
             series.open.len() >= max || first.t.div_euclid(window) != sample.t.div_euclid(window)
         });
         if must_seal {
-            Self::seal(series, id, sealed, &mut self.totals, &mut self.head_samples)?;
+            Self::seal(series, id, &mut self.pending);
         }
         if series.open.is_empty() {
             series.first_segment = segment;
@@ -328,45 +346,58 @@ impl Head {
         self.head_samples += 1;
         self.oldest = Some(self.oldest.map_or(sample.t, |o| o.min(sample.t)));
         self.newest = Some(self.newest.map_or(sample.t, |n| n.max(sample.t)));
-        Ok(())
     }
 
-    fn seal(
-        series: &mut HeadSeries,
-        id: SeriesId,
-        sealed: &SealedChunks,
-        totals: &mut Totals,
-        head_samples: &mut u64,
-    ) -> Result<(), StorageError> {
+    /// Moves a series' open chunk to the pending list.
+    fn seal(series: &mut HeadSeries, id: SeriesId, pending: &mut Pending) {
         if series.open.is_empty() {
+            return;
+        }
+        let capacity = series.open.len();
+        let chunk = std::mem::replace(&mut series.open, Vec::with_capacity(capacity));
+        pending.chunks.push((id, chunk));
+        pending.first_segment = Some(
+            pending
+                .first_segment
+                .map_or(series.first_segment, |s| s.min(series.first_segment)),
+        );
+    }
+
+    /// Writes the pending chunks and the totals that count them.
+    fn commit(&mut self, sealed: &SealedChunks) -> Result<(), StorageError> {
+        if self.pending.chunks.is_empty() {
             return Ok(());
         }
-        let mut next = *totals;
-        next.add(&series.open);
-        next.chunks += 1;
-        sealed.write(id, &series.open, &next)?;
-        *totals = next;
-        *head_samples -= series.open.len() as u64;
-        series.open.clear();
+        let mut next = self.totals;
+        for (_, chunk) in &self.pending.chunks {
+            next.add(chunk);
+        }
+        sealed.write(&self.pending.chunks, &next)?;
+        self.head_samples -= next.samples - self.totals.samples;
+        self.totals = next;
+        self.pending = Pending::default();
         Ok(())
     }
 
     /// Copies the open samples of `id` in `[mint, maxt]`.
+    /// Pending chunks included: they are not in the chunk files yet.
     pub(crate) fn open_samples(&self, id: SeriesId, mint: i64, maxt: i64) -> Vec<Sample> {
-        self.series.get(&id).map_or_else(Vec::new, |s| {
-            s.open
-                .iter()
-                .filter(|x| x.t >= mint && x.t <= maxt)
-                .copied()
-                .collect()
-        })
+        let pending = self.pending.chunks.iter().filter(|(i, _)| *i == id);
+        let open = self.series.get(&id).map(|s| &s.open);
+        pending
+            .map(|(_, chunk)| chunk)
+            .chain(open)
+            .flatten()
+            .filter(|x| x.t >= mint && x.t <= maxt)
+            .copied()
+            .collect()
     }
 
     pub(crate) fn seal_all(&mut self, sealed: &SealedChunks) -> Result<(), StorageError> {
         for (&id, series) in self.series.iter_mut() {
-            Self::seal(series, id, sealed, &mut self.totals, &mut self.head_samples)?;
+            Self::seal(series, id, &mut self.pending);
         }
-        Ok(())
+        self.commit(sealed)
     }
 
     /// Seals and forgets series idle for `idle_after`.
@@ -384,26 +415,23 @@ impl Head {
             .collect();
         for id in idle {
             let mut series = self.series.remove(&id).expect("listed above");
-            Self::seal(
-                &mut series,
-                id,
-                sealed,
-                &mut self.totals,
-                &mut self.head_samples,
-            )?;
+            Self::seal(&mut series, id, &mut self.pending);
             self.ids.remove(&series.canonical);
         }
-        Ok(())
+        self.commit(sealed)
     }
 
     /// Deletes WAL segments older than every open sample, after making sled
     /// durable (the deleted segments may hold the only copy of index writes).
+    /// The chunk files need no flush here: their bytes are fdatasync'ed before
+    /// sled references them.
     pub(crate) fn truncate_wal(&mut self, db: &sled::Db) -> Result<(), StorageError> {
         let keep_from = self
             .series
             .values()
             .filter(|s| !s.open.is_empty())
             .map(|s| s.first_segment)
+            .chain(self.pending.first_segment)
             .min();
         let keep_from = match keep_from {
             Some(n) => n,

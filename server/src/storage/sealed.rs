@@ -1,14 +1,30 @@
-//! Sealed chunks in sled, keyed `series id | chunk maxt` so that reading a
-//! series from time `mint` seeks straight to the first chunk ending at or after
-//! `mint`, and a range read touches only the chunks it needs.
+//! Sealed chunks. Their bytes go to append-only **chunk files**, one per time
+//! window (`<data-dir>/chunks/<window start ms>`); sled's `chunks` tree holds
+//! only a small reference per chunk, keyed `series id | chunk maxt`, so that
+//! reading a series from time `mint` seeks straight to the first chunk ending
+//! at or after `mint`, and a range read touches only the chunks it needs.
+//!
+//! Why not the chunk bytes in sled itself: sled's page format stores values of
+//! a few hundred bytes at about three times their size. Plain files hold them
+//! at their size, and a whole window can later be dropped by deleting a file.
 
-use super::chunk::{self, ChunkHeader};
+use super::chunk;
+use super::labels::{put_varint, take_varint};
 use super::{Sample, SeriesId, StorageError};
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
 use std::ops::Bound;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// Series id reserved for the storage totals record, kept in the same tree as
-/// the chunks so that one atomic batch updates a chunk and the totals together.
+/// the chunk references so that one atomic batch updates both.
 const TOTALS_ID: SeriesId = u64::MAX;
+
+/// Chunk files kept open at once; beyond this the cache starts over (a query
+/// over months touches one file per window).
+const MAX_OPEN_FILES: usize = 128;
 
 /// Counters persisted with every sealed chunk, so `/v1/stats` never scans.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -46,20 +62,72 @@ impl Totals {
     pub(crate) fn add(&mut self, samples: &[Sample]) {
         if let (Some(first), Some(last)) = (samples.first(), samples.last()) {
             self.samples += samples.len() as u64;
+            self.chunks += 1;
             self.oldest = Some(self.oldest.map_or(first.t, |o| o.min(first.t)));
             self.newest = Some(self.newest.map_or(last.t, |n| n.max(last.t)));
         }
     }
 }
 
+/// Where a sealed chunk's bytes are: the value of its key in the `chunks` tree.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct ChunkRef {
+    /// The chunk file, named by the start of its window.
+    file: i64,
+    offset: u64,
+    /// Bytes in the file: the encoded chunk, then its CRC-32 (4 bytes LE).
+    len: u64,
+    mint: i64,
+}
+
+impl ChunkRef {
+    /// `zigzag(file) | offset | len | maxt - mint`, four varints: 10 to 14
+    /// bytes for a typical chunk.
+    fn encode(&self, maxt: i64) -> Vec<u8> {
+        let mut out = Vec::with_capacity(20);
+        put_varint(&mut out, zigzag(self.file));
+        put_varint(&mut out, self.offset);
+        put_varint(&mut out, self.len);
+        put_varint(&mut out, maxt.wrapping_sub(self.mint) as u64);
+        out
+    }
+
+    fn decode(key: &[u8], mut value: &[u8]) -> Option<Self> {
+        let maxt = unflip(key.get(8..16)?.try_into().ok()?);
+        let file = unzigzag(take_varint(&mut value)?);
+        let offset = take_varint(&mut value)?;
+        let len = take_varint(&mut value)?;
+        let span = take_varint(&mut value)?;
+        value.is_empty().then_some(ChunkRef {
+            file,
+            offset,
+            len,
+            mint: maxt.wrapping_sub(span as i64),
+        })
+    }
+}
+
+/// An open chunk file and how far it is written.
+struct ChunkFile {
+    file: Arc<File>,
+    len: u64,
+}
+
 pub(crate) struct SealedChunks {
     tree: sled::Tree,
+    dir: PathBuf,
+    window_ms: i64,
+    files: Mutex<HashMap<i64, ChunkFile>>,
 }
 
 impl SealedChunks {
-    pub(crate) fn open(db: &sled::Db) -> Result<Self, StorageError> {
+    pub(crate) fn open(db: &sled::Db, dir: &Path, window_ms: i64) -> Result<Self, StorageError> {
+        std::fs::create_dir_all(dir)?;
         Ok(SealedChunks {
             tree: db.open_tree("chunks")?,
+            dir: dir.to_path_buf(),
+            window_ms: window_ms.max(1),
+            files: Mutex::new(HashMap::new()),
         })
     }
 
@@ -70,20 +138,115 @@ impl SealedChunks {
         }
     }
 
-    /// Encodes and stores one chunk together with the new totals, atomically.
+    /// Stores chunks (each a series id and its samples, 1..=1024 in time
+    /// order) and the new totals. The bytes are appended to the chunk files
+    /// and fdatasync'ed *before* sled learns where they are, so a reference
+    /// that survives a crash always points at durable bytes; bytes whose
+    /// reference is lost are never read, and their samples are still in the WAL.
     pub(crate) fn write(
         &self,
-        id: SeriesId,
-        samples: &[Sample],
+        chunks: &[(SeriesId, Vec<Sample>)],
         totals: &Totals,
     ) -> Result<(), StorageError> {
-        let bytes = chunk::encode(samples)?;
-        let maxt = samples.last().expect("encode rejects empty chunks").t;
+        // Encode first, grouped by chunk file, outside the file lock.
+        let mut by_file: HashMap<i64, Vec<u8>> = HashMap::new();
+        let mut placed = Vec::with_capacity(chunks.len());
+        for (id, samples) in chunks {
+            let bytes = chunk::encode(samples)?;
+            let (mint, maxt) = (samples[0].t, samples[samples.len() - 1].t);
+            let file = mint.div_euclid(self.window_ms) * self.window_ms;
+            let buf = by_file.entry(file).or_default();
+            let start = buf.len() as u64;
+            buf.extend_from_slice(&bytes);
+            buf.extend_from_slice(&crc32fast::hash(&bytes).to_le_bytes());
+            placed.push((*id, maxt, file, start, buf.len() as u64 - start, mint));
+        }
+
+        let mut files = self.files.lock().unwrap_or_else(|p| p.into_inner());
+        let mut base = HashMap::with_capacity(by_file.len());
+        for (&file, buf) in &by_file {
+            let entry = self.file_entry(&mut files, file)?;
+            entry.file.write_all_at(buf, entry.len)?;
+            entry.file.sync_data()?;
+            base.insert(file, entry.len);
+        }
+        // Only now, with every byte durable, do the files grow.
+        for (file, buf) in &by_file {
+            if let Some(entry) = files.get_mut(file) {
+                entry.len += buf.len() as u64;
+            }
+        }
+        drop(files);
+
         let mut batch = sled::Batch::default();
-        batch.insert(&key(id, maxt)[..], bytes);
+        for (id, maxt, file, start, len, mint) in placed {
+            let chunk_ref = ChunkRef {
+                file,
+                offset: base[&file] + start,
+                len,
+                mint,
+            };
+            batch.insert(&key(id, maxt)[..], chunk_ref.encode(maxt));
+        }
         batch.insert(&key(TOTALS_ID, 0)[..], &totals.encode()[..]);
         self.tree.apply_batch(batch)?;
         Ok(())
+    }
+
+    /// The open handle of chunk file `file`, opening (or creating) it.
+    fn file_entry<'a>(
+        &self,
+        files: &'a mut HashMap<i64, ChunkFile>,
+        file: i64,
+    ) -> Result<&'a mut ChunkFile, StorageError> {
+        if !files.contains_key(&file) {
+            if files.len() >= MAX_OPEN_FILES {
+                files.clear();
+            }
+            let path = self.dir.join(file.to_string());
+            let created = !path.exists();
+            let handle = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)?;
+            if created {
+                // The new name must survive a crash as well as the bytes.
+                File::open(&self.dir)?.sync_all()?;
+            }
+            // Bytes past the last reference (a crash between writing and
+            // referencing) are garbage: new chunks go after them all the same.
+            let len = handle.metadata()?.len();
+            files.insert(
+                file,
+                ChunkFile {
+                    file: Arc::new(handle),
+                    len,
+                },
+            );
+        }
+        Ok(files.get_mut(&file).expect("inserted above"))
+    }
+
+    /// Reads and checks the bytes of one chunk.
+    fn read(&self, chunk_ref: &ChunkRef) -> Result<Vec<u8>, StorageError> {
+        let handle = {
+            let mut files = self.files.lock().unwrap_or_else(|p| p.into_inner());
+            Arc::clone(&self.file_entry(&mut files, chunk_ref.file)?.file)
+        };
+        let len = usize::try_from(chunk_ref.len)
+            .ok()
+            .filter(|&n| n > 4)
+            .ok_or(StorageError::Corrupt("chunk reference length"))?;
+        let mut bytes = vec![0u8; len];
+        handle.read_exact_at(&mut bytes, chunk_ref.offset)?;
+        let crc = u32::from_le_bytes(bytes[len - 4..].try_into().expect("4 bytes"));
+        bytes.truncate(len - 4);
+        if crc32fast::hash(&bytes) != crc {
+            return Err(StorageError::Corrupt("chunk checksum mismatch"));
+        }
+        Ok(bytes)
     }
 
     /// The newest sealed sample of a series: what a new sample must follow.
@@ -91,30 +254,34 @@ impl SealedChunks {
         let range = key(id, i64::MIN)..=key(id, i64::MAX);
         match self.tree.range(range).next_back().transpose()? {
             None => Ok(None),
-            Some((_, bytes)) => Ok(chunk::decode(&bytes)?.last().copied()),
+            Some((k, v)) => {
+                let chunk_ref =
+                    ChunkRef::decode(&k, &v).ok_or(StorageError::Corrupt("chunk ref"))?;
+                Ok(chunk::decode(&self.read(&chunk_ref)?)?.last().copied())
+            }
         }
     }
 
-    /// Headers of the chunks of `id` that overlap `[mint, maxt]`, oldest first,
-    /// with their bytes (decoded lazily by the caller).
+    /// The encoded chunks of `id` that overlap `[mint, maxt]`, oldest first,
+    /// each read from its file only when the iterator reaches it.
     pub(crate) fn chunks(
         &self,
         id: SeriesId,
         mint: i64,
         maxt: i64,
-    ) -> impl Iterator<Item = Result<(ChunkHeader, sled::IVec), StorageError>> + use<> {
+    ) -> impl Iterator<Item = Result<Vec<u8>, StorageError>> + '_ {
         let range = (
             Bound::Included(key(id, mint)),
             Bound::Included(key(id, i64::MAX)),
         );
         self.tree
             .range(range)
-            .values()
-            .map(|v| -> Result<_, StorageError> {
-                let bytes = v?;
-                Ok((chunk::peek_header(&bytes)?, bytes))
+            .map(|entry| -> Result<ChunkRef, StorageError> {
+                let (k, v) = entry?;
+                ChunkRef::decode(&k, &v).ok_or(StorageError::Corrupt("chunk ref"))
             })
-            .take_while(move |r| r.as_ref().map_or(true, |(h, _)| h.mint <= maxt))
+            .take_while(move |r| r.as_ref().map_or(true, |c| c.mint <= maxt))
+            .map(|r| self.read(&r?))
     }
 }
 
@@ -127,43 +294,125 @@ fn key(id: SeriesId, maxt: i64) -> [u8; 16] {
     out
 }
 
+fn unflip(bytes: [u8; 8]) -> i64 {
+    (u64::from_be_bytes(bytes) ^ (1 << 63)) as i64
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn samples(start: i64) -> Vec<Sample> {
+        (0..10)
+            .map(|i| Sample {
+                t: start + i * 10,
+                v: i as f64,
+            })
+            .collect()
+    }
+
+    /// A temporary store holding one chunk of series 1 from time 0, in 1 s windows.
+    fn one_chunk_store() -> (tempfile::TempDir, sled::Db, SealedChunks) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let sealed = SealedChunks::open(&db, dir.path(), 1000).unwrap();
+        sealed
+            .write(&[(1, samples(0))], &Totals::default())
+            .unwrap();
+        (dir, db, sealed)
+    }
+
+    fn first_times(sealed: &SealedChunks, id: SeriesId, mint: i64, maxt: i64) -> Vec<i64> {
+        sealed
+            .chunks(id, mint, maxt)
+            .map(|c| chunk::decode(&c.unwrap()).unwrap()[0].t)
+            .collect()
+    }
 
     #[test]
     fn keys_sort_in_time_order_across_zero() {
         assert!(key(1, -5) < key(1, 0));
         assert!(key(1, 0) < key(1, 5));
         assert!(key(1, i64::MAX) < key(2, i64::MIN));
+        assert_eq!(unflip(key(1, -5)[8..].try_into().unwrap()), -5);
+    }
+
+    #[test]
+    fn chunk_refs_round_trip() {
+        let r = ChunkRef {
+            file: -7_200_000,
+            offset: 123_456,
+            len: 300,
+            mint: -10,
+        };
+        assert_eq!(ChunkRef::decode(&key(9, 500), &r.encode(500)), Some(r));
+        assert_eq!(ChunkRef::decode(&key(9, 500), &[0x80]), None);
     }
 
     #[test]
     fn range_reads_seek_to_the_chunks_needed() {
+        let dir = tempfile::tempdir().unwrap();
         let db = sled::Config::new().temporary(true).open().unwrap();
-        let sealed = SealedChunks::open(&db).unwrap();
+        // A 150 ms window puts the chunks in two files.
+        let sealed = SealedChunks::open(&db, &dir.path().join("chunks"), 150).unwrap();
         let mut totals = Totals::default();
         for start in [0i64, 100, 200] {
-            let samples: Vec<Sample> = (0..10)
-                .map(|i| Sample {
-                    t: start + i * 10,
-                    v: i as f64,
-                })
-                .collect();
-            totals.add(&samples);
-            sealed.write(3, &samples, &totals).unwrap();
+            let chunk = samples(start);
+            totals.add(&chunk);
+            sealed.write(&[(3, chunk)], &totals).unwrap();
         }
-        let mints: Vec<i64> = sealed
-            .chunks(3, 150, 205)
-            .map(|c| c.unwrap().0.mint)
-            .collect();
-        assert_eq!(mints, vec![100, 200]);
+        assert_eq!(first_times(&sealed, 3, 150, 205), vec![100, 200]);
         assert_eq!(sealed.chunks(4, 0, 1000).count(), 0);
         assert_eq!(sealed.last_sample(3).unwrap().map(|s| s.t), Some(290));
         let stored = sealed.totals().unwrap();
         assert_eq!(
-            (stored.samples, stored.oldest, stored.newest),
-            (30, Some(0), Some(290))
+            (stored.samples, stored.chunks, stored.oldest, stored.newest),
+            (30, 3, Some(0), Some(290))
         );
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("chunks"))
+                .unwrap()
+                .count(),
+            2
+        );
+    }
+
+    #[test]
+    fn bytes_left_unreferenced_by_a_crash_are_skipped() {
+        let (dir, db, _) = one_chunk_store();
+        // A crash after the bytes of a chunk were written but before sled
+        // recorded where they are leaves them behind in the file.
+        let mut file = OpenOptions::new()
+            .append(true)
+            .open(dir.path().join("0"))
+            .unwrap();
+        std::io::Write::write_all(&mut file, b"torn chunk").unwrap();
+        let reopened = SealedChunks::open(&db, dir.path(), 1000).unwrap();
+        reopened
+            .write(&[(1, samples(200))], &Totals::default())
+            .unwrap();
+        assert_eq!(first_times(&reopened, 1, 0, 1000), vec![0, 200]);
+    }
+
+    #[test]
+    fn a_damaged_chunk_is_an_error_not_a_panic() {
+        let (dir, _db, sealed) = one_chunk_store();
+        let path = dir.path().join("0");
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[3] ^= 0xff;
+        std::fs::write(&path, bytes).unwrap();
+        sealed.files.lock().unwrap().clear();
+        assert!(matches!(
+            sealed.chunks(1, 0, 100).next(),
+            Some(Err(StorageError::Corrupt(_)))
+        ));
     }
 }
