@@ -2,6 +2,7 @@
 //! the browser, plus the serde types both sides of the HTTP API share.
 
 pub mod api;
+pub mod chart;
 pub mod model;
 mod pages;
 

@@ -146,6 +146,14 @@ pub struct MetricInfo {
 }
 
 /// Answer of `GET /v1/labels`.
+/// `GET /v1/series`: label sets (metric name under `__name__`).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+pub struct SeriesList {
+    pub series: Vec<BTreeMap<String, String>>,
+    /// More series matched than `limit`.
+    pub truncated: bool,
+}
+
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
 pub struct LabelNames {
     pub labels: Vec<String>,

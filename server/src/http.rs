@@ -1,6 +1,7 @@
 //! The HTTP surface: the `/v1` JSON API, Prometheus remote_write and the
 //! server-rendered dashboard, as one axum `Router`.
 
+mod events;
 mod ingest;
 mod query;
 
@@ -19,6 +20,9 @@ use std::sync::Arc;
 pub struct AppState {
     pub storage: Arc<Storage>,
     pub limits: IngestLimits,
+    /// Turns true when the server begins to stop, so that endless responses
+    /// (the event stream) end and graceful shutdown can finish.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 /// The API routes. Storage calls block (sled, fsync), so handlers run them on
@@ -33,6 +37,8 @@ pub fn api_router(state: AppState) -> Router {
         .route("/v1/labels", get(query::label_names))
         .route("/v1/label/{name}/values", get(query::label_values))
         .route("/v1/stats", get(query::stats))
+        .route("/v1/series", get(query::series))
+        .route("/v1/events", get(events::events))
         .route("/health", get(query::health))
         // Bodies are read as bytes under our own limit so that an oversized one
         // gets our JSON 413; axum's default limit would answer first in text.

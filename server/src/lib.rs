@@ -44,9 +44,15 @@ pub async fn run(
         .await
         .map_err(std::io::Error::other)??;
     let storage = Arc::new(storage);
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    };
     let state = http::AppState {
         storage: storage.clone(),
         limits: config.limits,
+        stopping,
     };
     let app =
         http::api_router(state).merge(site::router(&config.site_root, listener.local_addr()?));

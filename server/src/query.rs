@@ -194,6 +194,12 @@ impl Downsampler {
         }
     }
 
+    pub fn extend(&mut self, samples: impl IntoIterator<Item = Sample>) {
+        for s in samples {
+            self.push(s);
+        }
+    }
+
     pub fn is_downsampled(&self) -> bool {
         self.buckets.is_some()
     }
@@ -223,6 +229,30 @@ impl Downsampler {
     }
 }
 
+/// Turns a counter's samples into per-second rates between consecutive
+/// samples, as Prometheus's `irate` does; a drop is a counter reset, so the
+/// increase is the new value. A non-finite sample (a stale marker) is a gap
+/// and restarts the rate. The first sample yields nothing.
+#[derive(Default)]
+pub struct Rate {
+    prev: Option<Sample>,
+}
+
+impl Rate {
+    pub fn next(&mut self, s: Sample) -> Option<Sample> {
+        if !s.v.is_finite() {
+            self.prev = None;
+            return Some(s);
+        }
+        let prev = self.prev.replace(s)?;
+        let increase = if s.v >= prev.v { s.v - prev.v } else { s.v };
+        Some(Sample {
+            t: s.t,
+            v: increase * 1000.0 / (s.t - prev.t) as f64,
+        })
+    }
+}
+
 /// Prometheus's text for a float: `NaN`, `+Inf`, `-Inf` or the shortest form.
 pub fn format_value(v: f64) -> String {
     if v.is_nan() {
@@ -239,6 +269,26 @@ pub fn format_value(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rates_handle_resets_and_gaps() {
+        let mut rate = Rate::default();
+        let s = |t: i64, v: f64| Sample { t: t * 1000, v };
+        let out: Vec<Option<f64>> = [
+            s(0, 10.0),
+            s(10, 30.0),
+            s(20, 5.0),
+            s(30, f64::NAN),
+            s(40, 9.0),
+            s(50, 19.0),
+        ]
+        .into_iter()
+        .map(|x| rate.next(x).map(|r| r.v))
+        .collect();
+        assert_eq!(out[..3], [None, Some(2.0), Some(0.5)]);
+        assert!(out[3].unwrap().is_nan());
+        assert_eq!(out[4..], [None, Some(1.0)]);
+    }
 
     #[test]
     fn a_spike_survives_downsampling() {

@@ -22,6 +22,7 @@ use head::Head;
 use index::Index;
 use sealed::SealedChunks;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -127,6 +128,9 @@ pub struct Storage {
     sealed: SealedChunks,
     head: Mutex<Head>,
     config: StorageConfig,
+    /// Samples accepted since the store was opened: a cheap "anything new?"
+    /// for live dashboards, read without the head lock.
+    accepted: AtomicU64,
 }
 
 impl Storage {
@@ -144,6 +148,7 @@ impl Storage {
             sealed,
             head: Mutex::new(head),
             config,
+            accepted: AtomicU64::new(0),
         })
     }
 
@@ -155,7 +160,14 @@ impl Storage {
     /// WAL; out-of-order and conflicting samples are reported, not stored, by
     /// their position among all the batch's samples in order.
     pub fn append(&self, batch: &[Append]) -> Result<AppendReport, StorageError> {
-        self.lock().append(batch, &self.index, &self.sealed)
+        let report = self.lock().append(batch, &self.index, &self.sealed)?;
+        self.accepted.fetch_add(report.accepted, Ordering::Relaxed);
+        Ok(report)
+    }
+
+    /// Samples accepted since this store was opened.
+    pub fn accepted_since_open(&self) -> u64 {
+        self.accepted.load(Ordering::Relaxed)
     }
 
     /// Records a metric's type, for the dashboard.

@@ -380,3 +380,78 @@ async fn bad_inputs_get_clear_4xx_and_store_nothing() {
     }
     server.stop();
 }
+
+/// Reads the event stream until `needle` shows up, or fails after `within`.
+async fn wait_for_event(stream: &mut reqwest::Response, needle: &str, within: Duration) -> String {
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + within;
+    while !seen.contains(needle) {
+        let chunk = tokio::time::timeout_at(deadline, stream.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no {needle:?} within {within:?}; got {seen:?}"))
+            .unwrap()
+            .expect("stream still open");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_queries_and_live_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let mut events = client().get(server.url("/v1/events")).send().await.unwrap();
+    assert_eq!(
+        events.headers()["content-type"].to_str().unwrap(),
+        "text/event-stream"
+    );
+    wait_for_event(&mut events, "{\"accepted\":0}", Duration::from_secs(5)).await;
+
+    let t = now_s() - 60;
+    let counter = |dt: i64, v: f64| {
+        json!({"name": "http_requests_total", "type": "counter", "value": v,
+               "timestamp": t + dt, "labels": {"service": "api"}})
+    };
+    let gauge = json!({"name": "active_users", "type": "gauge", "value": 7,
+                       "timestamp": t, "labels": {"service": "web"}});
+    let body = json!({"metrics": [counter(0, 10.0), counter(10, 30.0), counter(20, 5.0), gauge]});
+    assert_eq!(post_json(&server, body).await.0, 200);
+    // Live: the open stream hears of the 4 new samples well within 2 s.
+    wait_for_event(&mut events, "{\"accepted\":4}", Duration::from_secs(2)).await;
+
+    let (status, all) = get(&server, "/v1/series").await;
+    assert_eq!(status, 200);
+    assert_eq!(all["series"].as_array().unwrap().len(), 2);
+    assert_eq!(all["truncated"], false);
+    let (_, api) = get(&server, "/v1/series?match=%7Bservice%3D%22api%22%7D").await;
+    assert_eq!(
+        api["series"],
+        json!([{"__name__": "http_requests_total", "service": "api"}])
+    );
+    let (_, limited) = get(&server, "/v1/series?limit=1").await;
+    assert_eq!(limited["truncated"], true);
+
+    let range = format!(
+        "/v1/query/range?metric=http_requests_total&fn=rate&start={}&end={}",
+        t - 1,
+        t + 30
+    );
+    let (status, rates) = get(&server, &range).await;
+    assert_eq!(status, 200, "{rates}");
+    // 10 → 30 in 10 s is 2/s; the drop to 5 is a reset: 5 in 10 s.
+    assert_eq!(
+        rates["series"][0]["points"],
+        json!([[(t + 10) * 1000, 2.0], [(t + 20) * 1000, 0.5]])
+    );
+    let (status, error) = get(&server, "/v1/query/range?metric=up&fn=sum").await;
+    assert_eq!(status, 400);
+    assert!(error["error"].as_str().unwrap().contains("fn"), "{error}");
+
+    // A stop with a dashboard still connected ends its stream and exits cleanly.
+    let stopped = tokio::task::spawn_blocking(move || server.stop());
+    tokio::time::timeout(Duration::from_secs(15), stopped)
+        .await
+        .expect("the server stops although an event stream is open")
+        .unwrap();
+    drop(events);
+}

@@ -5,12 +5,12 @@ use super::{AppError, AppState, blocking, now_ms};
 use crate::ingest::is_valid_label_name;
 use crate::query::{
     DEFAULT_MAX_POINTS, DEFAULT_RAW_LIMIT, Downsampler, MAX_POINTS, MAX_RAW_LIMIT,
-    MAX_SERIES_PER_QUERY, QueryError, format_value, parse_count, parse_matchers, parse_range,
+    MAX_SERIES_PER_QUERY, QueryError, Rate, format_value, parse_count, parse_matchers, parse_range,
 };
 use crate::storage::{METRIC_NAME, Matcher, Storage};
 use app::model::{
     LabelNames, LabelValues, MetricInfo, MetricsList, RangeResponse, RangeSeries, RawResponse,
-    RawSeries, Stats,
+    RawSeries, SeriesList, Stats,
 };
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
@@ -79,12 +79,26 @@ fn select_bounded(
     Ok(series)
 }
 
-/// `GET /v1/query/range?metric=&match=&start=&end=&maxPoints=`
+/// `GET /v1/query/range?metric=&match=&start=&end=&maxPoints=&fn=`; `fn=rate`
+/// charts a counter as per-second rates (computed on raw samples, before
+/// downsampling, so a burst survives).
 pub async fn query_range(
     State(state): State<AppState>,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Json<RangeResponse>, AppError> {
-    let params = Params::from(query, &["metric", "match", "start", "end", "maxPoints"])?;
+    let params = Params::from(
+        query,
+        &["metric", "match", "start", "end", "maxPoints", "fn"],
+    )?;
+    let rate = match params.get("fn") {
+        None | Some("") | Some("none") => false,
+        Some("rate") => true,
+        Some(other) => {
+            return Err(AppError::bad_request(format!(
+                "unknown fn {other:?}; expected rate or none"
+            )));
+        }
+    };
     let (metric, matchers) = params.selector()?;
     let (start, end) = parse_range(params.get("start"), params.get("end"), now_ms())?;
     let max_points = parse_count(
@@ -98,8 +112,12 @@ pub async fn query_range(
         let mut series = Vec::new();
         for (id, labels) in select_bounded(&storage, &matchers)? {
             let mut down = Downsampler::new(start, end, max_points);
+            let mut rates = Rate::default();
             storage.for_each_sample(id, start, end, |s| {
-                down.push(s);
+                match rate {
+                    false => down.push(s),
+                    true => down.extend(rates.next(s)),
+                }
                 true
             })?;
             if down.samples == 0 {
@@ -166,6 +184,44 @@ pub async fn query_raw(
             }
         }
         Ok(Json(RawResponse { series, truncated }))
+    })
+    .await
+}
+
+/// Series a `/v1/series` answer lists unless `limit` says otherwise, and at most.
+const DEFAULT_SERIES_LIMIT: usize = 10_000;
+const MAX_SERIES_LIMIT: usize = 100_000;
+
+/// `GET /v1/series?metric=&match=&limit=`: the label sets of matching series
+/// (all series without a selector), for grouping the dashboard and filters.
+pub async fn series(
+    State(state): State<AppState>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Json<SeriesList>, AppError> {
+    let params = Params::from(query, &["metric", "match", "limit"])?;
+    let mut matchers = Vec::new();
+    if let Some(metric) = params.get("metric").filter(|m| !m.is_empty()) {
+        matchers.push(Matcher::equal(METRIC_NAME, metric.to_string()));
+    }
+    for (_, text) in params.0.iter().filter(|(n, _)| n == "match") {
+        matchers.extend(parse_matchers(text)?);
+    }
+    let limit = parse_count(
+        "limit",
+        params.get("limit"),
+        DEFAULT_SERIES_LIMIT,
+        MAX_SERIES_LIMIT,
+    )?;
+    let storage = state.storage.clone();
+    blocking(move || {
+        let found = storage.select_series(&matchers)?;
+        let truncated = found.len() > limit;
+        let series = found
+            .into_iter()
+            .take(limit)
+            .map(|(_, labels)| labels.to_map())
+            .collect();
+        Ok(Json(SeriesList { series, truncated }))
     })
     .await
 }
