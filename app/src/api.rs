@@ -24,3 +24,88 @@ pub async fn get_json<T: DeserializeOwned>(url: &str) -> Result<T, String> {
         Err(format!("{url}: only fetched in the browser"))
     }
 }
+
+/// A PromQL string literal: `"` and `\` escaped, so any label value is safe.
+pub fn promql_quote(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Escapes regex syntax so that `value` matches only itself.
+pub fn regex_escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A selector `{a="x",b=~"y|z"}` keeping series whose label `name` has one
+/// of the listed values; an empty list does not filter.
+pub fn selector<'a>(filters: impl IntoIterator<Item = (&'a str, &'a [String])>) -> String {
+    let parts: Vec<String> = filters
+        .into_iter()
+        .filter(|(_, values)| !values.is_empty())
+        .map(|(name, values)| match values {
+            [one] => format!("{name}={}", promql_quote(one)),
+            many => {
+                let alternatives: Vec<String> = many.iter().map(|v| regex_escape(v)).collect();
+                format!("{name}=~{}", promql_quote(&alternatives.join("|")))
+            }
+        })
+        .collect();
+    format!("{{{}}}", parts.join(","))
+}
+
+/// Percent-encodes a query parameter value.
+pub fn url_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() * 3);
+    for b in value.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selectors_quote_and_escape_any_value() {
+        let one = ["a\"b\\c".to_string()];
+        let many = ["/users".to_string(), "/a.b(c)".to_string()];
+        assert_eq!(
+            selector([
+                ("service", &one[..]),
+                ("endpoint", &many[..]),
+                ("x", &[][..])
+            ]),
+            r#"{service="a\"b\\c",endpoint=~"/users|/a\\.b\\(c\\)"}"#
+        );
+        assert_eq!(selector([]), "{}");
+    }
+
+    #[test]
+    fn url_values_are_percent_encoded() {
+        assert_eq!(url_encode(r#"{a="b c"}"#), "%7Ba%3D%22b%20c%22%7D");
+        assert_eq!(url_encode("é"), "%C3%A9");
+    }
+}

@@ -107,6 +107,10 @@ pub struct Drawn {
     pub points: usize,
     /// Connected pieces of line (a gap starts a new one).
     pub segments: usize,
+    /// The plotting area's left and right edges in pixels, for mapping the
+    /// mouse to a time.
+    pub plot_left: i32,
+    pub plot_right: i32,
 }
 
 /// Below this size there is no room for axes: the area is only cleared.
@@ -207,7 +211,12 @@ pub fn draw<DB: DrawingBackend>(
             .map_err(err)?;
     }
 
-    let mut drawn = Drawn::default();
+    let (x_pixels, _) = chart.plotting_area().get_pixel_range();
+    let mut drawn = Drawn {
+        plot_left: x_pixels.start,
+        plot_right: x_pixels.end,
+        ..Drawn::default()
+    };
     for (line, pieces) in &segments {
         let (r, g, b) = PALETTE[line.color % PALETTE.len()];
         let style = RGBColor(r, g, b).stroke_width(if line.dashed { 1 } else { 2 });
@@ -390,13 +399,7 @@ mod tests {
     fn a_single_point_is_drawn_as_a_dot() {
         let lines = [line(vec![(5 * MIN, Some(3.0))])];
         let (svg, drawn) = render(&spec(&lines), (400, 200));
-        assert_eq!(
-            drawn,
-            Drawn {
-                points: 1,
-                segments: 1
-            }
-        );
+        assert_eq!((drawn.points, drawn.segments), (1, 1));
         assert!(svg.contains("<circle"), "{svg}");
     }
 
@@ -406,13 +409,7 @@ mod tests {
         points[4].1 = Some(f64::NAN);
         points[7].1 = None;
         let (_, drawn) = render(&spec(&[line(points)]), (400, 200));
-        assert_eq!(
-            drawn,
-            Drawn {
-                points: 8,
-                segments: 3
-            }
-        );
+        assert_eq!((drawn.points, drawn.segments), (8, 3));
     }
 
     #[test]

@@ -169,6 +169,9 @@ pub struct LabelValues {
 /// Answer of `GET /v1/stats`, from counters kept up to date on every write.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
 pub struct Stats {
+    /// Distinct metric names.
+    #[serde(default)]
+    pub metrics: u64,
     pub series: u64,
     pub samples: u64,
     /// Series with an open (in-memory) chunk.

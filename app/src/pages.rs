@@ -1,5 +1,7 @@
 //! The app's pages, one module each.
 
+mod dashboard;
 mod overview;
 
-pub use overview::Overview;
+pub use dashboard::Dashboard;
+pub use overview::{Overview, format_bytes};

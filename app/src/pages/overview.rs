@@ -1,5 +1,5 @@
-//! The overview page: storage totals and the metrics stored, refreshed every few
-//! seconds. The full dashboard builds on it.
+//! The Metrics tab: storage totals and every metric stored with its type and
+//! series count, refreshed every few seconds.
 
 use crate::api::get_json;
 use crate::model::{MetricsList, Stats};
@@ -99,7 +99,7 @@ fn MetricsTable(list: MetricsList) -> impl IntoView {
 }
 
 /// Renders a byte count with a binary unit, the way `du -h` does.
-fn format_bytes(bytes: u64) -> String {
+pub fn format_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = bytes as f64;
     let mut unit = 0;

@@ -281,6 +281,7 @@ pub async fn stats(State(state): State<AppState>) -> Result<Json<Stats>, AppErro
     blocking(move || {
         let s = storage.stats();
         Ok(Json(Stats {
+            metrics: storage.label_values(METRIC_NAME)?.len() as u64,
             series: s.series,
             samples: s.samples,
             active_series: s.active_series,

@@ -1,0 +1,5 @@
+//! Reusable view pieces.
+
+mod chart_card;
+
+pub use chart_card::{ChartCard, ChartQuery};
