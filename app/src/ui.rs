@@ -238,16 +238,26 @@ pub mod browser {
         web_sys::window()?.local_storage().ok().flatten()
     }
 
-    /// Loads the saved theme and saves every change.
+    /// Loads the saved theme and saves every change. The saved theme is read
+    /// in an effect, i.e. after hydration: set before, the page would keep
+    /// the server-rendered (dark) classes.
     pub fn persist_theme(ui: Ui) {
-        if let Some(saved) = storage().and_then(|s| s.get_item(THEME_KEY).ok().flatten()) {
-            ui.theme.set(match saved.as_str() {
-                "light" => Theme::Light,
-                _ => Theme::Dark,
-            });
-        }
+        let loaded = Cell::new(false);
         Effect::new(move |_| {
-            let name = match ui.theme.get() {
+            let theme = ui.theme.get();
+            if !loaded.replace(true) {
+                let saved = storage().and_then(|s| s.get_item(THEME_KEY).ok().flatten());
+                let saved = match saved.as_deref() {
+                    Some("light") => Some(Theme::Light),
+                    Some("dark") => Some(Theme::Dark),
+                    _ => None,
+                };
+                if let Some(saved) = saved.filter(|s| *s != theme) {
+                    ui.theme.set(saved);
+                    return;
+                }
+            }
+            let name = match theme {
                 Theme::Light => "light",
                 Theme::Dark => "dark",
             };

@@ -1,5 +1,5 @@
-// Journey: an app pushes metrics over HTTP; the user opens TinyObs and sees
-// them listed with the storage totals, rendered by the hydrated page.
+// Journey: an app pushes metrics over HTTP; the user opens the Metrics tab and
+// sees them listed with the storage totals, rendered by the hydrated page.
 import { expect, test } from "@playwright/test";
 
 test("the overview shows metrics ingested over HTTP", async ({ page, request }) => {
@@ -25,7 +25,7 @@ test("the overview shows metrics ingested over HTTP", async ({ page, request }) 
   expect(ingest.status()).toBe(200);
   expect((await ingest.json()).accepted).toBe(2);
 
-  await page.goto("/");
+  await page.goto("/metrics");
   await expect(page).toHaveTitle("TinyObs");
   const row = page.getByTestId("metric-row").filter({ hasText: name });
   await expect(row).toHaveCount(1);

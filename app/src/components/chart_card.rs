@@ -109,7 +109,9 @@ async fn fetch_lines(
     let mut lines = Vec::new();
     for query in &queries {
         let response: RangeResponse = get_json(&query.url(start, end, max_points)).await?;
-        lines.extend(lines_of(response, query, overlay, &hide));
+        let mut found = lines_of(response, query, overlay, &hide);
+        found.sort_by(|a, b| a.label.cmp(&b.label));
+        lines.extend(found);
     }
     for (i, line) in lines.iter_mut().enumerate() {
         line.color = i;

@@ -454,37 +454,14 @@ mod url_state {
         let Some(window) = web_sys::window() else {
             return;
         };
-        let query = window.location().search().unwrap_or_default();
-        if let Ok(params) = web_sys::UrlSearchParams::new_with_str(&query) {
-            if let Some(range) = params.get("range").and_then(|r| TimeRange::from_param(&r)) {
-                ui.range.set(range);
+        let location = window.location();
+        // Read once, in an effect (after hydration), so that the server-rendered
+        // toolbar is updated to the URL's view rather than assumed to match it.
+        Effect::new(move |done: Option<()>| {
+            if done.is_none() {
+                read(&location, ui, filters, shown, search, hide_system);
             }
-            if let Some(q) = params.get("q") {
-                search.set(q);
-            }
-            hide_system.set(params.get("hide").as_deref() == Some("1"));
-            ui.compare
-                .set(params.get("compare").and_then(|c| c.parse().ok()));
-            let mut chosen = Filters::new();
-            for pair in params.get_all("f").iter() {
-                if let Some((name, value)) =
-                    pair.as_string().as_deref().and_then(|p| p.split_once(':'))
-                {
-                    chosen
-                        .entry(name.to_string())
-                        .or_default()
-                        .push(value.to_string());
-                }
-            }
-            shown.update(|s| {
-                for name in chosen.keys() {
-                    if !s.contains(name) {
-                        s.push(name.clone());
-                    }
-                }
-            });
-            filters.set(chosen);
-        }
+        });
         Effect::new(move |_| {
             let Ok(params) = web_sys::UrlSearchParams::new() else {
                 return;
@@ -511,6 +488,47 @@ mod url_state {
                     history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url));
             }
         });
+    }
+
+    fn read(
+        location: &web_sys::Location,
+        ui: Ui,
+        filters: RwSignal<Filters>,
+        shown: RwSignal<Vec<String>>,
+        search: RwSignal<String>,
+        hide_system: RwSignal<bool>,
+    ) {
+        let query = location.search().unwrap_or_default();
+        let Ok(params) = web_sys::UrlSearchParams::new_with_str(&query) else {
+            return;
+        };
+        if let Some(range) = params.get("range").and_then(|r| TimeRange::from_param(&r)) {
+            ui.range.set(range);
+        }
+        if let Some(q) = params.get("q") {
+            search.set(q);
+        }
+        hide_system.set(params.get("hide").as_deref() == Some("1"));
+        ui.compare
+            .set(params.get("compare").and_then(|c| c.parse().ok()));
+        let mut chosen = Filters::new();
+        for pair in params.get_all("f").iter() {
+            if let Some((name, value)) = pair.as_string().as_deref().and_then(|p| p.split_once(':'))
+            {
+                chosen
+                    .entry(name.to_string())
+                    .or_default()
+                    .push(value.to_string());
+            }
+        }
+        shown.update(|s| {
+            for name in chosen.keys() {
+                if !s.contains(name) {
+                    s.push(name.clone());
+                }
+            }
+        });
+        filters.set(chosen);
     }
 }
 
