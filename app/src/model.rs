@@ -182,3 +182,122 @@ pub struct Stats {
     pub newest: Option<i64>,
     pub rejected_samples: u64,
 }
+
+/// A dashboard: the one format of built-in templates, export/import files and
+/// dashboards saved on the server.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DashboardDoc {
+    pub title: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    #[serde(default)]
+    pub panels: Vec<PanelDoc>,
+}
+
+/// One chart: the series it overlays.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PanelDoc {
+    pub title: String,
+    pub series: Vec<SeriesDoc>,
+}
+
+/// A query drawn in a panel.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SeriesDoc {
+    pub metric: String,
+    /// Label matchers, `{route="/users",status=~"5.."}`; empty for all.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub selector: String,
+    #[serde(default, skip_serializing_if = "SeriesFunction::is_none")]
+    pub function: SeriesFunction,
+    /// Force the axis; by default a unit other than the first series' goes right.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub axis: Option<crate::chart::Axis>,
+}
+
+/// What is drawn of a series: its values, its per-second rate, or (for a
+/// histogram's `_bucket` series) a quantile.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SeriesFunction {
+    #[default]
+    None,
+    Rate,
+    Quantile(f64),
+}
+
+impl SeriesFunction {
+    pub fn is_none(&self) -> bool {
+        *self == SeriesFunction::None
+    }
+}
+
+/// `GET /v1/dashboards`
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+pub struct DashboardList {
+    pub dashboards: Vec<DashboardInfo>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct DashboardInfo {
+    pub id: String,
+    pub title: String,
+}
+
+/// The id a dashboard is saved under: its title in lower case, runs of other
+/// characters turned into `-`, at most 64 bytes.
+pub fn dashboard_id(title: &str) -> String {
+    let mut id = String::new();
+    for c in title.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            id.push(c);
+        } else if !id.is_empty() && !id.ends_with('-') {
+            id.push('-');
+        }
+        if id.len() >= 64 {
+            break;
+        }
+    }
+    let id = id.trim_end_matches('-').to_string();
+    if id.is_empty() {
+        "dashboard".into()
+    } else {
+        id
+    }
+}
+
+#[cfg(test)]
+mod dashboard_tests {
+    use super::*;
+
+    #[test]
+    fn documents_round_trip_and_reject_unknown_fields() {
+        let doc = DashboardDoc {
+            title: "HTTP API".into(),
+            description: String::new(),
+            panels: vec![PanelDoc {
+                title: "latency".into(),
+                series: vec![SeriesDoc {
+                    metric: "http_request_duration_seconds_bucket".into(),
+                    function: SeriesFunction::Quantile(0.95),
+                    ..SeriesDoc::default()
+                }],
+            }],
+        };
+        let text = serde_json::to_string(&doc).unwrap();
+        assert!(text.contains(r#""function":{"quantile":0.95}"#), "{text}");
+        assert_eq!(serde_json::from_str::<DashboardDoc>(&text).unwrap(), doc);
+        assert!(serde_json::from_str::<DashboardDoc>(r#"{"title":"x","pannels":[]}"#).is_err());
+    }
+
+    #[test]
+    fn ids_are_slugs_of_titles() {
+        assert_eq!(dashboard_id("HTTP API"), "http-api");
+        assert_eq!(dashboard_id("  Process / runtime!"), "process-runtime");
+        assert_eq!(dashboard_id("<script>"), "script");
+        assert_eq!(dashboard_id("***"), "dashboard");
+    }
+}

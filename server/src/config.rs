@@ -14,6 +14,8 @@ pub struct Config {
     pub site_root: PathBuf,
     /// How often idle series are sealed and the WAL trimmed.
     pub maintenance_interval: Duration,
+    /// How often the server records its own metrics; `None`: never.
+    pub self_metrics_interval: Option<Duration>,
 }
 
 impl Config {
@@ -24,6 +26,7 @@ impl Config {
             limits: IngestLimits::default(),
             site_root: site_root.into(),
             maintenance_interval: Duration::from_secs(60),
+            self_metrics_interval: Some(Duration::from_secs(15)),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP surface: the `/v1` JSON API, Prometheus remote_write and the
 //! server-rendered dashboard, as one axum `Router`.
 
+mod dashboards;
 mod events;
 mod ingest;
 mod query;
@@ -39,6 +40,13 @@ pub fn api_router(state: AppState) -> Router {
         .route("/v1/stats", get(query::stats))
         .route("/v1/series", get(query::series))
         .route("/v1/events", get(events::events))
+        .route("/v1/dashboards", get(dashboards::list))
+        .route(
+            "/v1/dashboards/{id}",
+            get(dashboards::get)
+                .put(dashboards::put)
+                .delete(dashboards::delete),
+        )
         .route("/health", get(query::health))
         // Bodies are read as bytes under our own limit so that an oversized one
         // gets our JSON 413; axum's default limit would answer first in text.
@@ -57,6 +65,8 @@ pub enum AppError {
     },
     #[error("{0}")]
     TooLarge(String),
+    #[error("{0}")]
+    NotFound(String),
     #[error("storage: {0}")]
     Storage(#[from] StorageError),
     #[error("internal: {0}")]
@@ -77,6 +87,7 @@ impl IntoResponse for AppError {
         let (status, error, index) = match self {
             AppError::BadRequest { message, index } => (StatusCode::BAD_REQUEST, message, index),
             AppError::TooLarge(message) => (StatusCode::PAYLOAD_TOO_LARGE, message, None),
+            AppError::NotFound(message) => (StatusCode::NOT_FOUND, message, None),
             AppError::Storage(e) => {
                 tracing::error!("storage error: {e}");
                 (

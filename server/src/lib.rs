@@ -5,6 +5,7 @@
 //! - [`ingest`] and [`remote_write`]: validation and decoding of pushed samples.
 //! - [`query`]: parameter parsing and downsampling for the JSON API.
 //! - [`http`]: the axum routes; [`site`]: the Leptos dashboard routes.
+//! - [`self_metrics`]: the server's own figures, stored like any metric.
 //! - [`config`]: settings, parsed once by the binary.
 
 pub mod config;
@@ -12,6 +13,7 @@ pub mod http;
 pub mod ingest;
 pub mod query;
 pub mod remote_write;
+pub mod self_metrics;
 pub mod site;
 pub mod storage;
 
@@ -58,10 +60,16 @@ pub async fn run(
         http::api_router(state).merge(site::router(&config.site_root, listener.local_addr()?));
 
     let maintenance = tokio::spawn(maintain(storage.clone(), config.maintenance_interval));
+    let recorder = config
+        .self_metrics_interval
+        .map(|every| tokio::spawn(self_metrics::record(storage.clone(), every)));
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
     maintenance.abort();
+    if let Some(recorder) = recorder {
+        recorder.abort();
+    }
     tokio::task::spawn_blocking(move || storage.flush())
         .await
         .map_err(std::io::Error::other)??;

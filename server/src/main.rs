@@ -28,6 +28,10 @@ struct Cli {
     /// Hard limit on the number of series.
     #[arg(long, env = "TINYOBS_MAX_SERIES", default_value_t = 1_000_000)]
     max_series: u64,
+    /// How often TinyObs records its own metrics (service="tinyobs"), in
+    /// seconds; 0 turns it off.
+    #[arg(long, env = "TINYOBS_SELF_METRICS_SECS", default_value_t = 15)]
+    self_metrics_secs: u64,
 }
 
 #[tokio::main]
@@ -43,6 +47,8 @@ async fn main() -> anyhow::Result<()> {
     let mut config = Config::new(&data_dir, &site_root);
     config.storage.cache_bytes = cli.cache_mb << 20;
     config.storage.max_series = cli.max_series;
+    config.self_metrics_interval =
+        (cli.self_metrics_secs > 0).then(|| std::time::Duration::from_secs(cli.self_metrics_secs));
 
     let listener = tokio::net::TcpListener::bind(cli.listen)
         .await

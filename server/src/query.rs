@@ -253,6 +253,118 @@ impl Rate {
     }
 }
 
+/// Quantiles of a histogram over time, as Prometheus's
+/// `histogram_quantile(q, rate(x_bucket[step]))` computes them: on a grid of
+/// `step` ms, each bucket's increase in the window ending at each grid point,
+/// then linear interpolation inside the bucket where the rank `q * total`
+/// falls.
+pub struct QuantileGrid {
+    start: i64,
+    step: i64,
+    /// Per bucket (upper bound `le`), the increase per grid window.
+    buckets: Vec<(f64, Vec<f64>)>,
+}
+
+impl QuantileGrid {
+    /// Points for `[start, end]`: one per `step`, the step never below a
+    /// minute so that every window sees a few scrapes.
+    pub fn new(start: i64, end: i64, max_points: usize) -> Self {
+        let span = (end - start).max(1);
+        let step = (span / (max_points.max(4) as i64 / 4)).max(60_000);
+        QuantileGrid {
+            start,
+            step,
+            buckets: Vec::new(),
+        }
+    }
+
+    /// Grid spacing in ms.
+    pub fn step(&self) -> i64 {
+        self.step
+    }
+
+    fn windows(&self, end: i64) -> usize {
+        ((end - self.start) / self.step + 1) as usize
+    }
+
+    /// Adds one bucket series (its samples in time order, from a little
+    /// before `start` so that the first window has a base).
+    pub fn add_bucket(&mut self, le: f64, samples: &[Sample], end: i64) {
+        let mut increases = vec![0.0; self.windows(end)];
+        let mut prev: Option<f64> = None;
+        for s in samples {
+            if !s.v.is_finite() {
+                prev = None;
+                continue;
+            }
+            if let Some(p) = prev
+                && s.t >= self.start
+            {
+                // A drop is a counter reset: the new value is the increase.
+                let increase = if s.v >= p { s.v - p } else { s.v };
+                let i = ((s.t - self.start) + self.step - 1) / self.step;
+                if let Some(slot) = increases.get_mut(i as usize) {
+                    *slot += increase;
+                }
+            }
+            prev = Some(s.v);
+        }
+        self.buckets.push((le, increases));
+    }
+
+    /// The `q`-quantile at each grid point; `None` where nothing was observed.
+    pub fn quantiles(mut self, q: f64) -> Vec<(i64, Option<f64>)> {
+        self.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let n = self.buckets.first().map_or(0, |b| b.1.len());
+        (0..n)
+            .map(|i| {
+                let t = self.start + i as i64 * self.step;
+                let counts: Vec<(f64, f64)> =
+                    self.buckets.iter().map(|(le, inc)| (*le, inc[i])).collect();
+                (t, bucket_quantile(q, &counts))
+            })
+            .collect()
+    }
+}
+
+/// Prometheus's `bucketQuantile` on cumulative counts sorted by `le`: counts
+/// are made monotonic, the `+Inf` bucket holds the total, and a rank in the
+/// `+Inf` bucket answers the highest finite bound.
+pub fn bucket_quantile(q: f64, buckets: &[(f64, f64)]) -> Option<f64> {
+    let (last_le, total) = *buckets.last()?;
+    if last_le != f64::INFINITY || buckets.len() < 2 || !(total > 0.0) || q.is_nan() {
+        return None;
+    }
+    if q < 0.0 {
+        return Some(f64::NEG_INFINITY);
+    }
+    if q > 1.0 {
+        return Some(f64::INFINITY);
+    }
+    let mut cumulative = Vec::with_capacity(buckets.len());
+    let mut running = 0.0f64;
+    for &(le, count) in buckets {
+        running = running.max(count);
+        cumulative.push((le, running));
+    }
+    let total = running;
+    let rank = q * total;
+    let b = cumulative.iter().position(|&(_, c)| c >= rank)?;
+    if b == cumulative.len() - 1 {
+        return Some(cumulative[b - 1].0);
+    }
+    let (upper, count) = cumulative[b];
+    let (lower, below) = match b {
+        0 if upper <= 0.0 => return Some(upper),
+        0 => (0.0, 0.0),
+        _ => cumulative[b - 1],
+    };
+    if count == below {
+        return Some(upper);
+    }
+    Some(lower + (upper - lower) * (rank - below) / (count - below))
+}
+
 /// Prometheus's text for a float: `NaN`, `+Inf`, `-Inf` or the shortest form.
 pub fn format_value(v: f64) -> String {
     if v.is_nan() {
@@ -269,6 +381,47 @@ pub fn format_value(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bucket_quantiles_interpolate_like_prometheus() {
+        let inf = f64::INFINITY;
+        // 100 observations: 50 at most 0.1, 90 at most 0.5, all at most 1.
+        let buckets = [(0.1, 50.0), (0.5, 90.0), (1.0, 100.0), (inf, 100.0)];
+        assert_eq!(bucket_quantile(0.5, &buckets), Some(0.1));
+        assert!((bucket_quantile(0.7, &buckets).unwrap() - 0.3).abs() < 1e-12);
+        assert!((bucket_quantile(0.95, &buckets).unwrap() - 0.75).abs() < 1e-12);
+        // A rank in the +Inf bucket answers the highest finite bound.
+        assert_eq!(bucket_quantile(0.99, &[(0.1, 5.0), (inf, 10.0)]), Some(0.1));
+        assert_eq!(bucket_quantile(0.5, &[(0.1, 0.0), (inf, 0.0)]), None);
+        assert_eq!(bucket_quantile(0.5, &[(0.1, 1.0)]), None, "no +Inf bucket");
+    }
+
+    #[test]
+    fn quantile_grids_use_each_windows_increase() {
+        let minute = 60_000;
+        let mut grid = QuantileGrid::new(0, 2 * minute, 8);
+        let series = |per_minute: [f64; 3]| -> Vec<Sample> {
+            let mut total = 0.0;
+            (0..3)
+                .map(|i| {
+                    total += per_minute[i];
+                    Sample {
+                        t: i as i64 * minute,
+                        v: total,
+                    }
+                })
+                .collect()
+        };
+        // Minute 1: everything fast (<= 0.1). Minute 2: everything slow.
+        grid.add_bucket(0.1, &series([0.0, 10.0, 0.0]), 2 * minute);
+        grid.add_bucket(1.0, &series([0.0, 10.0, 10.0]), 2 * minute);
+        grid.add_bucket(f64::INFINITY, &series([0.0, 10.0, 10.0]), 2 * minute);
+        let q = grid.quantiles(0.5);
+        assert_eq!(q.len(), 3);
+        assert_eq!(q[0], (0, None));
+        assert_eq!(q[1], (minute, Some(0.05)));
+        assert_eq!(q[2], (2 * minute, Some(0.55)));
+    }
 
     #[test]
     fn rates_handle_resets_and_gaps() {

@@ -170,6 +170,41 @@ impl Storage {
         self.accepted.load(Ordering::Relaxed)
     }
 
+    /// A saved document (a dashboard), by id.
+    pub fn document(&self, id: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.documents()?.get(id)?.map(|v| v.to_vec()))
+    }
+
+    /// Every saved document as (id, bytes), in id order.
+    pub fn documents_list(&self) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        self.documents()?
+            .iter()
+            .map(|entry| {
+                let (k, v) = entry?;
+                Ok((String::from_utf8_lossy(&k).into_owned(), v.to_vec()))
+            })
+            .collect()
+    }
+
+    /// Saves a document, flushed before this returns: saving is rare and a
+    /// user expects a saved dashboard to survive a crash.
+    pub fn put_document(&self, id: &str, bytes: &[u8]) -> Result<(), StorageError> {
+        self.documents()?.insert(id, bytes)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Deletes a document; true if it existed.
+    pub fn delete_document(&self, id: &str) -> Result<bool, StorageError> {
+        let existed = self.documents()?.remove(id)?.is_some();
+        self.db.flush()?;
+        Ok(existed)
+    }
+
+    fn documents(&self) -> Result<sled::Tree, StorageError> {
+        Ok(self.db.open_tree("documents")?)
+    }
+
     /// Records a metric's type, for the dashboard.
     pub fn set_metric_type(&self, name: &str, kind: MetricType) -> Result<(), StorageError> {
         self.index.set_metric_type(name, kind)

@@ -17,7 +17,13 @@ struct Server {
 impl Server {
     fn start(data_dir: &std::path::Path) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tinyobs"))
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--self-metrics-secs",
+                "0",
+                "--data-dir",
+            ])
             .arg(data_dir)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
@@ -454,4 +460,104 @@ async fn dashboard_queries_and_live_events() {
         .expect("the server stops although an event stream is open")
         .unwrap();
     drop(events);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn histogram_quantiles_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let t = (now_s() / 60 - 10) * 60;
+    // Per minute: 10 requests, 5 of them within 0.1 s, all within 1 s.
+    let mut metrics = Vec::new();
+    for step in 0..5i64 {
+        for (le, per_minute) in [("0.1", 5.0), ("1", 10.0), ("+Inf", 10.0)] {
+            metrics.push(json!({"name": "rq_seconds_bucket", "type": "histogram",
+                "value": per_minute * step as f64, "timestamp": t + step * 60,
+                "labels": {"le": le, "route": "/a"}}));
+        }
+    }
+    assert_eq!(
+        post_json(&server, json!({ "metrics": metrics })).await.0,
+        200
+    );
+    let path = format!(
+        "/v1/query/range?metric=rq_seconds_bucket&fn=quantile&q=0.5&start={t}&end={}",
+        t + 240
+    );
+    let (status, body) = get(&server, &path).await;
+    assert_eq!(status, 200, "{body}");
+    let series = &body["series"][0];
+    assert_eq!(series["labels"], json!({"quantile": "0.5", "route": "/a"}));
+    let values: Vec<f64> = series["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p[1].as_f64())
+        .collect();
+    // The median falls at the top of the first bucket in every minute.
+    assert_eq!(values, vec![0.1; 4]);
+    let (status, _) = get(&server, "/v1/query/range?metric=x&fn=quantile&q=2").await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboards_are_saved_validated_and_survive_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let put = |server: &Server, id: &str, body: Value| {
+        let request = client()
+            .put(server.url(&format!("/v1/dashboards/{id}")))
+            .json(&body);
+        async move {
+            let r = request.send().await.unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let doc = json!({"title": "My API", "panels": [{"title": "requests", "series": [
+        {"metric": "http_requests_total", "selector": "{status=~\"5..\"}", "function": "rate"},
+        {"metric": "rq_seconds_bucket", "function": {"quantile": 0.99}, "axis": "right"}]}]});
+    assert_eq!(
+        put(&server, "my-api", doc.clone()).await,
+        (200, json!({"id": "my-api", "title": "My API"}))
+    );
+
+    for (bad, needle) in [
+        (json!({"title": "My API", "panelz": []}), "unknown field"),
+        (
+            json!({"title": "My API", "panels": [{"title": "x", "series": [{"metric": "1bad"}]}]}),
+            "panels[0].series[0].metric",
+        ),
+        (
+            json!({"title": "My API", "panels": [{"title": "x", "series": [{"metric": "up", "selector": "{a=}"}]}]}),
+            "selector",
+        ),
+        (json!({"title": "Other", "panels": []}), "id of a dashboard"),
+    ] {
+        let (status, body) = put(&server, "my-api", bad).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(body["error"].as_str().unwrap().contains(needle), "{body}");
+    }
+    assert_eq!(get(&server, "/v1/dashboards/nope").await.0, 404);
+
+    // Saved means durable: a kill -9 right after keeps it.
+    server.kill9();
+    let server = Server::start(dir.path());
+    assert_eq!(get(&server, "/v1/dashboards/my-api").await, (200, doc));
+    assert_eq!(
+        get(&server, "/v1/dashboards").await.1,
+        json!({"dashboards": [{"id": "my-api", "title": "My API"}]})
+    );
+    let r = client()
+        .delete(server.url("/v1/dashboards/my-api"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    assert_eq!(
+        get(&server, "/v1/dashboards").await.1,
+        json!({"dashboards": []})
+    );
 }

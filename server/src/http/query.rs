@@ -5,7 +5,8 @@ use super::{AppError, AppState, blocking, now_ms};
 use crate::ingest::is_valid_label_name;
 use crate::query::{
     DEFAULT_MAX_POINTS, DEFAULT_RAW_LIMIT, Downsampler, MAX_POINTS, MAX_RAW_LIMIT,
-    MAX_SERIES_PER_QUERY, QueryError, Rate, format_value, parse_count, parse_matchers, parse_range,
+    MAX_SERIES_PER_QUERY, QuantileGrid, QueryError, Rate, format_value, parse_count,
+    parse_matchers, parse_range,
 };
 use crate::storage::{METRIC_NAME, Matcher, Storage};
 use app::model::{
@@ -88,14 +89,24 @@ pub async fn query_range(
 ) -> Result<Json<RangeResponse>, AppError> {
     let params = Params::from(
         query,
-        &["metric", "match", "start", "end", "maxPoints", "fn"],
+        &["metric", "match", "start", "end", "maxPoints", "fn", "q"],
     )?;
-    let rate = match params.get("fn") {
-        None | Some("") | Some("none") => false,
-        Some("rate") => true,
+    let function = match params.get("fn") {
+        None | Some("") | Some("none") => Function::None,
+        Some("rate") => Function::Rate,
+        Some("quantile") => {
+            let q = params
+                .get("q")
+                .and_then(|q| q.parse::<f64>().ok())
+                .filter(|q| (0.0..=1.0).contains(q))
+                .ok_or_else(|| {
+                    AppError::bad_request("fn=quantile needs q, a number from 0 to 1")
+                })?;
+            Function::Quantile(q)
+        }
         Some(other) => {
             return Err(AppError::bad_request(format!(
-                "unknown fn {other:?}; expected rate or none"
+                "unknown fn {other:?}; expected rate, quantile or none"
             )));
         }
     };
@@ -108,6 +119,21 @@ pub async fn query_range(
         MAX_POINTS,
     )?;
     let storage = state.storage.clone();
+    if let Function::Quantile(q) = function {
+        return blocking(move || {
+            let series = quantiles(&storage, &matchers, start, end, max_points, q)?;
+            Ok(Json(RangeResponse {
+                metric,
+                start,
+                end,
+                resolution: "raw".into(),
+                max_points,
+                series,
+            }))
+        })
+        .await;
+    }
+    let rate = function == Function::Rate;
     blocking(move || {
         let mut series = Vec::new();
         for (id, labels) in select_bounded(&storage, &matchers)? {
@@ -140,6 +166,59 @@ pub async fn query_range(
         }))
     })
     .await
+}
+
+/// What `/v1/query/range` computes from the stored samples.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Function {
+    None,
+    Rate,
+    /// `histogram_quantile(q, ...)` of `_bucket` series grouped without `le`.
+    Quantile(f64),
+}
+
+/// One line per histogram (the bucket series sharing all labels but `le`),
+/// labelled with `quantile`.
+fn quantiles(
+    storage: &Storage,
+    matchers: &[Matcher],
+    start: i64,
+    end: i64,
+    max_points: usize,
+    q: f64,
+) -> Result<Vec<RangeSeries>, AppError> {
+    use std::collections::BTreeMap;
+    let mut groups: BTreeMap<BTreeMap<String, String>, QuantileGrid> = BTreeMap::new();
+    for (id, labels) in select_bounded(storage, matchers)? {
+        let Some(le) = labels
+            .get("le")
+            .and_then(|le| crate::ingest::parse_float_text(le))
+        else {
+            continue;
+        };
+        let mut key = labels.to_map();
+        key.remove("le");
+        key.remove(METRIC_NAME);
+        let grid = groups
+            .entry(key)
+            .or_insert_with(|| QuantileGrid::new(start, end, max_points));
+        // From one window before `start`, so the first window has a base.
+        let samples = storage.samples(id, start - grid.step(), end)?;
+        grid.add_bucket(le, &samples, end);
+    }
+    Ok(groups
+        .into_iter()
+        .map(|(mut labels, grid)| {
+            let points = grid.quantiles(q);
+            labels.insert("quantile".into(), format_value(q));
+            RangeSeries {
+                labels,
+                samples: points.len() as u64,
+                downsampled: true,
+                points,
+            }
+        })
+        .collect())
 }
 
 /// `GET /v1/query?metric=&match=&start=&end=&limit=`: raw samples, at most
