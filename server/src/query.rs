@@ -332,7 +332,9 @@ impl QuantileGrid {
 /// `+Inf` bucket answers the highest finite bound.
 pub fn bucket_quantile(q: f64, buckets: &[(f64, f64)]) -> Option<f64> {
     let (last_le, total) = *buckets.last()?;
-    if last_le != f64::INFINITY || buckets.len() < 2 || !(total > 0.0) || q.is_nan() {
+    // `total > 0` is false for NaN too.
+    let observed = total > 0.0;
+    if last_le != f64::INFINITY || buckets.len() < 2 || !observed || q.is_nan() {
         return None;
     }
     if q < 0.0 {

@@ -190,10 +190,7 @@ fn quantiles(
     use std::collections::BTreeMap;
     let mut groups: BTreeMap<BTreeMap<String, String>, QuantileGrid> = BTreeMap::new();
     for (id, labels) in select_bounded(storage, matchers)? {
-        let Some(le) = labels
-            .get("le")
-            .and_then(|le| crate::ingest::parse_float_text(le))
-        else {
+        let Some(le) = labels.get("le").and_then(crate::ingest::parse_float_text) else {
             continue;
         };
         let mut key = labels.to_map();
