@@ -25,6 +25,40 @@ pub async fn get_json<T: DeserializeOwned>(url: &str) -> Result<T, String> {
     }
 }
 
+/// PUTs `body` as JSON to `url` and decodes the answer; a 4xx/5xx becomes
+/// the server's error message.
+pub async fn put_json<B: serde::Serialize, T: DeserializeOwned>(
+    url: &str,
+    body: &B,
+) -> Result<T, String> {
+    #[cfg(feature = "hydrate")]
+    {
+        let response = gloo_net::http::Request::put(url)
+            .json(body)
+            .map_err(|e| format!("{url}: {e}"))?
+            .send()
+            .await
+            .map_err(|e| format!("{url}: {e}"))?;
+        if !response.ok() {
+            let status = response.status();
+            let message = response
+                .json::<crate::model::ApiError>()
+                .await
+                .map_or_else(|_| format!("HTTP {status}"), |e| e.error);
+            return Err(message);
+        }
+        response
+            .json::<T>()
+            .await
+            .map_err(|e| format!("{url}: {e}"))
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        let _ = body;
+        Err(format!("{url}: only sent from the browser"))
+    }
+}
+
 /// A PromQL string literal: `"` and `\` escaped, so any label value is safe.
 pub fn promql_quote(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 2);

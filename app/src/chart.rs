@@ -186,8 +186,20 @@ pub fn draw<DB: DrawingBackend>(
 
     let tz = spec.tz_offset_ms;
     let time_label = |x: &f64| scale::format_time(*x as i64, step, tz);
-    let left_label = |y: &f64| spec.left_unit.format(*y);
-    let right_label = |y: &f64| spec.right_unit.format(*y);
+    let left_digits = spec.left_unit.digits_for(&scale::unit_ticks(
+        spec.left_unit,
+        left_lo,
+        left_hi,
+        y_ticks,
+    ));
+    let right_digits = spec.right_unit.digits_for(&scale::unit_ticks(
+        spec.right_unit,
+        right_lo,
+        right_hi,
+        y_ticks,
+    ));
+    let left_label = |y: &f64| spec.left_unit.format_digits(*y, left_digits);
+    let right_label = |y: &f64| spec.right_unit.format_digits(*y, right_digits);
     chart
         .configure_mesh()
         .bold_line_style(theme.grid())

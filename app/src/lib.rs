@@ -6,6 +6,7 @@ pub mod chart;
 mod components;
 pub mod model;
 mod pages;
+pub mod templates;
 pub mod ui;
 
 use leptos::prelude::*;

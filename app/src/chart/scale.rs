@@ -67,27 +67,45 @@ impl Unit {
 
     /// A short human reading of `v`: `1.5 GiB`, `250 ms`, `12%`, `3.2k/s`.
     pub fn format(self, v: f64) -> String {
+        self.format_digits(v, 3)
+    }
+
+    /// `format` with `digits` significant digits, for axis ticks that three
+    /// digits cannot tell apart (516.1 KiB, 516.2 KiB).
+    pub fn format_digits(self, v: f64, digits: i32) -> String {
         if !v.is_finite() {
             return v.to_string();
         }
+        let t = |x: f64| trim(x, digits);
         match self {
-            Unit::None => si(v),
-            Unit::PerSecond => format!("{}/s", si(v)),
-            Unit::Bytes => binary(v),
-            Unit::BytesPerSecond => format!("{}/s", binary(v)),
-            Unit::Percent => format!("{}%", trim(v * 100.0)),
-            Unit::Seconds => seconds(v),
+            Unit::None => si(v, digits),
+            Unit::PerSecond => format!("{}/s", si(v, digits)),
+            Unit::Bytes => binary(v, digits),
+            Unit::BytesPerSecond => format!("{}/s", binary(v, digits)),
+            Unit::Percent => format!("{}%", t(v * 100.0)),
+            Unit::Seconds => seconds(v, digits),
         }
+    }
+
+    /// The fewest significant digits (3 to 8) that print every tick differently.
+    pub fn digits_for(self, ticks: &[f64]) -> i32 {
+        (3..=8)
+            .find(|&d| {
+                let labels: std::collections::HashSet<String> =
+                    ticks.iter().map(|&t| self.format_digits(t, d)).collect();
+                labels.len() == ticks.len()
+            })
+            .unwrap_or(8)
     }
 }
 
-/// Three significant digits without trailing zeros: 1.5, 12, 0.0025.
-fn trim(v: f64) -> String {
+/// `digits` significant digits without trailing zeros: 1.5, 12, 0.0025.
+fn trim(v: f64, digits: i32) -> String {
     if v == 0.0 {
         return "0".into();
     }
-    let digits = v.abs().log10().floor() as i32;
-    let decimals = (2 - digits).clamp(0, 12) as usize;
+    let magnitude = v.abs().log10().floor() as i32;
+    let decimals = (digits - 1 - magnitude).clamp(0, 12) as usize;
     let text = format!("{v:.decimals$}");
     if text.contains('.') {
         text.trim_end_matches('0').trim_end_matches('.').to_string()
@@ -97,25 +115,25 @@ fn trim(v: f64) -> String {
 }
 
 /// SI prefixes for plain numbers: 1.2k, 3.4M, 5m (milli), 7µ.
-fn si(v: f64) -> String {
+fn si(v: f64, digits: i32) -> String {
     const BIG: [(f64, &str); 5] = [(1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")];
     const SMALL: [(f64, &str); 3] = [(1e-3, "m"), (1e-6, "µ"), (1e-9, "n")];
     let a = v.abs();
     if let Some((scale, prefix)) = BIG.iter().find(|(s, _)| a >= *s) {
-        return format!("{}{prefix}", trim(v / scale));
+        return format!("{}{prefix}", trim(v / scale, digits));
     }
     if a != 0.0 && a < 0.01 {
         let (scale, prefix) = SMALL
             .iter()
             .find(|(s, _)| a >= *s)
             .unwrap_or(&SMALL[SMALL.len() - 1]);
-        return format!("{}{prefix}", trim(v / scale));
+        return format!("{}{prefix}", trim(v / scale, digits));
     }
-    trim(v)
+    trim(v, digits)
 }
 
 /// Powers of 1024, as `du -h` and most dashboards show memory and disk.
-fn binary(v: f64) -> String {
+fn binary(v: f64, digits: i32) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
     let mut scaled = v;
     let mut unit = 0;
@@ -123,10 +141,11 @@ fn binary(v: f64) -> String {
         scaled /= 1024.0;
         unit += 1;
     }
-    format!("{} {}", trim(scaled), UNITS[unit])
+    format!("{} {}", trim(scaled, digits), UNITS[unit])
 }
 
-fn seconds(v: f64) -> String {
+fn seconds(v: f64, digits: i32) -> String {
+    let trim = |x: f64| trim(x, digits);
     let a = v.abs();
     match a {
         _ if a == 0.0 => "0 s".into(),
@@ -311,6 +330,16 @@ mod tests {
         assert_eq!(Unit::None.format(0.005), "5m");
         assert_eq!(Unit::None.format(1234.0), "1.23k");
         assert_eq!(Unit::None.format(f64::NAN), "NaN");
+    }
+
+    #[test]
+    fn close_ticks_get_more_digits() {
+        let kib = 1024.0;
+        let ticks = [516.0 * kib, 516.2 * kib, 516.4 * kib];
+        let d = Unit::Bytes.digits_for(&ticks);
+        assert_eq!(d, 4);
+        assert_eq!(Unit::Bytes.format_digits(ticks[1], d), "516.2 KiB");
+        assert_eq!(Unit::None.digits_for(&[0.0, 5.0, 10.0]), 3);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use crate::api::{get_json, url_encode};
 use crate::chart::scale::{self, Unit};
 use crate::chart::{self, Axis, ChartSpec, Line};
-use crate::model::RangeResponse;
+use crate::model::{PanelDoc, RangeResponse, SeriesFunction};
 use crate::ui::{TimeRange, now_ms, tz_offset_ms, use_ui};
 use leptos::prelude::*;
 use std::collections::BTreeSet;
@@ -21,23 +21,55 @@ pub struct ChartQuery {
     pub metric: String,
     /// `{label="value",...}` or empty.
     pub selector: String,
-    /// Per-second rate of a counter.
-    pub rate: bool,
+    pub function: SeriesFunction,
     pub axis: Axis,
 }
 
 impl ChartQuery {
-    pub fn new(metric: impl Into<String>, selector: impl Into<String>, rate: bool) -> Self {
+    pub fn new(
+        metric: impl Into<String>,
+        selector: impl Into<String>,
+        function: SeriesFunction,
+    ) -> Self {
         ChartQuery {
             metric: metric.into(),
             selector: selector.into(),
-            rate,
+            function,
             axis: Axis::Left,
         }
     }
 
+    /// The unit of what is drawn: a quantile of `x_seconds_bucket` is in
+    /// seconds, a rate of `x_bytes_total` in bytes per second.
     pub fn unit(&self) -> Unit {
-        Unit::for_metric(&self.metric, self.rate)
+        match self.function {
+            SeriesFunction::None => Unit::for_metric(&self.metric, false),
+            SeriesFunction::Rate => Unit::for_metric(&self.metric, true),
+            SeriesFunction::Quantile(_) => {
+                let base = self.metric.strip_suffix("_bucket").unwrap_or(&self.metric);
+                Unit::for_metric(base, false)
+            }
+        }
+    }
+
+    /// The queries of a dashboard panel: each series' selector narrowed by
+    /// `extra` (the page's filters), and a unit other than the first series'
+    /// put on the right axis unless the document says otherwise.
+    pub fn from_panel(panel: &PanelDoc, extra: &str) -> Vec<ChartQuery> {
+        let mut queries: Vec<ChartQuery> = panel
+            .series
+            .iter()
+            .map(|s| ChartQuery::new(&s.metric, merge_selectors(&s.selector, extra), s.function))
+            .collect();
+        let first_unit = queries.first().map(ChartQuery::unit);
+        for (query, doc) in queries.iter_mut().zip(&panel.series) {
+            query.axis = doc.axis.unwrap_or(if Some(query.unit()) == first_unit {
+                Axis::Left
+            } else {
+                Axis::Right
+            });
+        }
+        queries
     }
 
     fn url(&self, start: i64, end: i64, max_points: u32) -> String {
@@ -50,10 +82,32 @@ impl ChartQuery {
         if !self.selector.is_empty() && self.selector != "{}" {
             url += &format!("&match={}", url_encode(&self.selector));
         }
-        if self.rate {
-            url += "&fn=rate";
+        match self.function {
+            SeriesFunction::None => {}
+            SeriesFunction::Rate => url += "&fn=rate",
+            SeriesFunction::Quantile(q) => url += &format!("&fn=quantile&q={q}"),
         }
         url
+    }
+}
+
+/// `{a="1"}` and `{b="2"}` → `{a="1",b="2"}`; empty sides are left out.
+pub fn merge_selectors(a: &str, b: &str) -> String {
+    let inner = |s: &str| {
+        s.trim()
+            .trim_start_matches('{')
+            .trim_end_matches('}')
+            .trim()
+            .to_string()
+    };
+    let parts: Vec<String> = [inner(a), inner(b)]
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("{{{}}}", parts.join(","))
     }
 }
 
@@ -217,6 +271,11 @@ pub fn ChartCard(
         .find(|q| q.axis == Axis::Right)
         .map_or(Unit::None, ChartQuery::unit);
     let units = (left_unit, right_unit);
+    let axes_attr = if queries.iter().any(|q| q.axis == Axis::Right) {
+        "left,right"
+    } else {
+        "left"
+    };
     let metric_attr = queries
         .iter()
         .map(|q| q.metric.clone())
@@ -393,7 +452,7 @@ pub fn ChartCard(
     };
 
     view! {
-        <section class="card" data-testid="chart-card" data-metric=metric_attr>
+        <section class="card" data-testid="chart-card" data-metric=metric_attr data-axes=axes_attr>
             <h3 class="card-title">{title}</h3>
             <div class="plot">
                 <canvas
@@ -510,6 +569,44 @@ mod tests {
             vec![(1, "l1".into(), "10".into()), (0, "l0".into(), "2".into())]
         );
         assert!(values_at(&lines, &BTreeSet::new(), 20, (Unit::None, Unit::None)).is_empty());
+    }
+
+    #[test]
+    fn selectors_merge_and_units_follow_the_function() {
+        assert_eq!(
+            merge_selectors(r#"{a="1"}"#, r#"{b="2"}"#),
+            r#"{a="1",b="2"}"#
+        );
+        assert_eq!(merge_selectors("", "{}"), "");
+        assert_eq!(merge_selectors("", r#"{b="2"}"#), r#"{b="2"}"#);
+        let q = |m: &str, f| ChartQuery::new(m, "", f).unit();
+        assert_eq!(
+            q("x_seconds_bucket", SeriesFunction::Quantile(0.9)),
+            Unit::Seconds
+        );
+        assert_eq!(
+            q("x_bytes_total", SeriesFunction::Rate),
+            Unit::BytesPerSecond
+        );
+        assert_eq!(q("x_bytes", SeriesFunction::None), Unit::Bytes);
+    }
+
+    #[test]
+    fn a_panel_puts_a_second_unit_on_the_right_axis() {
+        let panel: PanelDoc = serde_json::from_str(
+            r#"{"title":"t","series":[{"metric":"mem_bytes"},{"metric":"cpu_seconds_total","function":"rate"},
+                {"metric":"other_bytes"},{"metric":"x","axis":"left"}]}"#,
+        )
+        .unwrap();
+        let axes: Vec<Axis> = ChartQuery::from_panel(&panel, r#"{service="a"}"#)
+            .iter()
+            .map(|q| q.axis)
+            .collect();
+        assert_eq!(axes, [Axis::Left, Axis::Right, Axis::Left, Axis::Left]);
+        assert_eq!(
+            ChartQuery::from_panel(&panel, r#"{service="a"}"#)[0].selector,
+            r#"{service="a"}"#
+        );
     }
 
     #[test]

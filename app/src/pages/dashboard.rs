@@ -2,11 +2,15 @@
 //! metric, label filters discovered from the data, metric search, and the
 //! range / compare / refresh toolbar. The URL holds the view.
 
+mod panels;
+
 use crate::api::{get_json, selector};
 use crate::components::{ChartCard, ChartQuery};
-use crate::model::{LabelNames, LabelValues, MetricType, MetricsList, SeriesList};
+use crate::model::{DashboardDoc, PanelDoc, SeriesDoc};
+use crate::model::{LabelNames, LabelValues, MetricType, MetricsList, SeriesFunction, SeriesList};
 use crate::ui::{QUICK_RANGES, Refresh, TimeRange, use_ui};
 use leptos::prelude::*;
+use panels::{AUTO, DocActions, DocPanels, ViewPicker};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// The label that splits the dashboard into sections.
@@ -128,8 +132,29 @@ pub fn Dashboard() -> impl IntoView {
     let shown_filters = RwSignal::new(DEFAULT_FILTERS.map(String::from).to_vec());
     let search = RwSignal::new(String::new());
     let hide_system = RwSignal::new(false);
+    // Which dashboard: the automatic view, a template or a saved one.
+    let choice = RwSignal::new(AUTO.to_string());
+    let doc = RwSignal::new(None::<DashboardDoc>);
+    let saved_tick = RwSignal::new(0u64);
+    let doc_error = RwSignal::new(String::new());
     #[cfg(feature = "hydrate")]
-    url_state::sync(ui, filters, shown_filters, search, hide_system);
+    url_state::sync(ui, choice, filters, shown_filters, search, hide_system);
+    Effect::new(move |_| {
+        let wanted = choice.get();
+        leptos::task::spawn_local(async move {
+            match panels::load(wanted).await {
+                Ok(loaded) => {
+                    doc_error.set(String::new());
+                    doc.set(loaded);
+                }
+                Err(e) => doc_error.set(e),
+            }
+        });
+    });
+    // The page's filters narrow every panel of a document too.
+    let extra = Signal::derive(move || {
+        filters.with(|f| selector(f.iter().map(|(n, v)| (n.as_str(), v.as_slice()))))
+    });
 
     // The catalog follows the data, but at most every 10 s: it lists series,
     // which change far less often than samples.
@@ -159,8 +184,18 @@ pub fn Dashboard() -> impl IntoView {
         let catalog = catalog.get()?.ok()?;
         Some(filters.with(|f| sections(&catalog, f, &search.get(), hide_system.get())))
     };
+    let is_auto = move || choice.get() == AUTO;
+    let current = Signal::derive(move || match is_auto() {
+        true => Some(filters.with(|f| auto_doc(&view_sections().unwrap_or_default(), f))),
+        false => doc.get(),
+    });
 
     view! {
+        <div class="doc-bar">
+            <ViewPicker choice saved_tick/>
+            <DocActions current choice saved_tick/>
+            <span class="error" data-testid="doc-error">{move || doc_error.get()}</span>
+        </div>
         <Toolbar/>
         <div class="filters" data-testid="filters">
             <input
@@ -207,7 +242,13 @@ pub fn Dashboard() -> impl IntoView {
                 }}
             </select>
         </div>
+        <Show when=move || !is_auto()>
+            <DocPanels doc extra/>
+        </Show>
         {move || {
+            if !is_auto() {
+                return None;
+            }
             catalog
                 .get()
                 .map(|r| match r {
@@ -231,7 +272,7 @@ pub fn Dashboard() -> impl IntoView {
                 })
         }}
         <For
-            each=move || view_sections().unwrap_or_default()
+            each=move || if is_auto() { view_sections().unwrap_or_default() } else { Vec::new() }
             key=|section| section.service.clone()
             children=move |section| {
                 let service = section.service.clone();
@@ -260,7 +301,11 @@ pub fn Dashboard() -> impl IntoView {
                                     view! {
                                         <ChartCard
                                             title=if rate { format!("{metric} /s") } else { metric.clone() }
-                                            queries=vec![ChartQuery::new(metric.clone(), selector, rate)]
+                                            queries=vec![ChartQuery::new(
+                                                metric.clone(),
+                                                selector,
+                                                if rate { SeriesFunction::Rate } else { SeriesFunction::None },
+                                            )]
                                             hide_labels=vec![SECTION_LABEL.to_string()]
                                         />
                                     }
@@ -271,6 +316,33 @@ pub fn Dashboard() -> impl IntoView {
                 }
             }
         />
+    }
+}
+
+/// The automatic view as a document, for export and for saving it as a
+/// starting point: one panel per (service, metric).
+fn auto_doc(sections: &[Section], filters: &Filters) -> DashboardDoc {
+    DashboardDoc {
+        title: "By service".into(),
+        description: String::new(),
+        panels: sections
+            .iter()
+            .flat_map(|section| {
+                section.charts.iter().map(|(metric, rate)| PanelDoc {
+                    title: format!("{}: {metric}", section.service),
+                    series: vec![SeriesDoc {
+                        metric: metric.clone(),
+                        selector: section_selector(&section.service, filters),
+                        function: if *rate {
+                            SeriesFunction::Rate
+                        } else {
+                            SeriesFunction::None
+                        },
+                        axis: None,
+                    }],
+                })
+            })
+            .collect(),
     }
 }
 
@@ -446,6 +518,7 @@ mod url_state {
 
     pub fn sync(
         ui: Ui,
+        choice: RwSignal<String>,
         filters: RwSignal<Filters>,
         shown: RwSignal<Vec<String>>,
         search: RwSignal<String>,
@@ -459,7 +532,7 @@ mod url_state {
         // toolbar is updated to the URL's view rather than assumed to match it.
         Effect::new(move |done: Option<()>| {
             if done.is_none() {
-                read(&location, ui, filters, shown, search, hide_system);
+                read(&location, ui, choice, filters, shown, search, hide_system);
             }
         });
         Effect::new(move |_| {
@@ -467,6 +540,10 @@ mod url_state {
                 return;
             };
             params.set("range", &ui.range.get().to_param());
+            let chosen = choice.get();
+            if chosen != super::AUTO {
+                params.set("d", &chosen);
+            }
             for (name, values) in filters.get() {
                 for value in values {
                     params.append("f", &format!("{name}:{value}"));
@@ -493,6 +570,7 @@ mod url_state {
     fn read(
         location: &web_sys::Location,
         ui: Ui,
+        choice: RwSignal<String>,
         filters: RwSignal<Filters>,
         shown: RwSignal<Vec<String>>,
         search: RwSignal<String>,
@@ -507,6 +585,9 @@ mod url_state {
         }
         if let Some(q) = params.get("q") {
             search.set(q);
+        }
+        if let Some(d) = params.get("d") {
+            choice.set(d);
         }
         hide_system.set(params.get("hide").as_deref() == Some("1"));
         ui.compare

@@ -138,3 +138,17 @@ pub async fn delete(
     })
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_templates_pass_the_checks_of_saved_dashboards() {
+        let templates = app::templates::all();
+        assert_eq!(templates.len(), 4);
+        for (id, doc) in templates {
+            assert_eq!(validate(&doc), Ok(()), "template {id}");
+        }
+    }
+}
