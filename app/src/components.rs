@@ -2,4 +2,4 @@
 
 mod chart_card;
 
-pub use chart_card::{ChartCard, ChartQuery};
+pub use chart_card::{ChartCard, ChartQuery, auto_axes};

@@ -60,6 +60,7 @@ pub fn App() -> impl IntoView {
                 <main>
                     <Routes fallback=|| "Page not found.".into_view()>
                         <Route path=StaticSegment("") view=pages::Dashboard/>
+                        <Route path=StaticSegment("explore") view=pages::Explore/>
                         <Route path=StaticSegment("metrics") view=pages::Overview/>
                     </Routes>
                 </main>
@@ -90,6 +91,7 @@ fn Header() -> impl IntoView {
             <h1>"TinyObs"</h1>
             <nav>
                 <A href="/">"Dashboard"</A>
+                <A href="/explore">"Explore"</A>
                 <A href="/metrics">"Metrics"</A>
             </nav>
             <div class="totals" data-testid="totals">

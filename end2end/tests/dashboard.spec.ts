@@ -1,7 +1,7 @@
 // Journey: metrics pushed over HTTP show up on the dashboard as drawn charts,
 // one section per service, with units read from the metric names.
 import { expect, test } from "@playwright/test";
-import { drawnPixels, seed, watchProblems } from "./seed";
+import { canvasBox, drawnPixels, seed, watchProblems } from "./seed";
 
 test("the dashboard draws ingested metrics per service", async ({ page, request }) => {
   const problems = watchProblems(page);
@@ -28,8 +28,7 @@ test("the dashboard draws ingested metrics per service", async ({ page, request 
   expect(await drawnPixels(memory.getByTestId("chart-canvas"))).toBeGreaterThan(500);
 
   // Hovering shows the values at that time, in the metric's unit.
-  await memory.scrollIntoViewIfNeeded();
-  const box = (await memory.getByTestId("chart-canvas").boundingBox())!;
+  const box = await canvasBox(memory);
   await page.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2);
   await expect(memory.getByTestId("tooltip")).toContainText("MiB");
 

@@ -1,7 +1,7 @@
 // Journey: narrow the dashboard with label filters discovered from the data;
 // the URL keeps the view, so a reload (or a shared link) shows the same.
 import { expect, test } from "@playwright/test";
-import { seed } from "./seed";
+import { filterChip, seed } from "./seed";
 
 test("filtering by label narrows the charts and survives a reload", async ({ page, request }) => {
   const id = `filter${Date.now()}`;
@@ -13,8 +13,7 @@ test("filtering by label narrows the charts and survives a reload", async ({ pag
   await expect(page.getByTestId("section")).toHaveCount(2);
 
   // Service chips come from /v1/label/service/values.
-  const serviceFilter = page.locator("[data-testid=label-filter][data-label=service]");
-  await serviceFilter.getByTestId("filter-value").filter({ hasText: `${id}-b` }).click();
+  await (await filterChip(page, "service", `${id}-b`)).click();
   await expect(page.getByTestId("section")).toHaveCount(1);
   await expect(page.getByTestId("section")).toHaveAttribute("data-service", `${id}-b`);
   await expect(page).toHaveURL(new RegExp(`f=service%3A${id}-b`));
@@ -24,11 +23,11 @@ test("filtering by label narrows the charts and survives a reload", async ({ pag
   await expect(page.getByTestId("section")).toHaveAttribute("data-service", `${id}-b`);
 
   // Any other label can be added as a filter.
-  await serviceFilter.getByTestId("filter-value").filter({ hasText: `${id}-b` }).click();
+  // After the reload the chosen value is shown first, unfolded.
+  await (await filterChip(page, "service", `${id}-b`)).click();
   await expect(page.getByTestId("section")).toHaveCount(2);
   await page.getByTestId("add-filter").selectOption("region");
-  const region = page.locator("[data-testid=label-filter][data-label=region]");
-  await region.getByTestId("filter-value").filter({ hasText: "eu" }).click();
+  await (await filterChip(page, "region", "eu")).click();
   await expect(page.getByTestId("section")).toHaveCount(1);
   await expect(page.getByTestId("section")).toHaveAttribute("data-service", `${id}-a`);
 

@@ -1,7 +1,7 @@
 // Journey: change the time range with the quick buttons, drag on a chart to
 // zoom every chart in, and zoom back out.
 import { expect, test } from "@playwright/test";
-import { seed } from "./seed";
+import { canvasBox, seed } from "./seed";
 
 test("quick ranges, drag-zoom and zoom out", async ({ page, request }) => {
   const id = `range${Date.now()}`;
@@ -21,8 +21,7 @@ test("quick ranges, drag-zoom and zoom out", async ({ page, request }) => {
 
   await page.getByTestId("range-1h").click();
   await expect(status.first()).toHaveText("drawn 60 points");
-  const canvas = page.getByTestId("chart-canvas").first();
-  const box = (await canvas.boundingBox())!;
+  const box = await canvasBox(page.getByTestId("chart-card").first());
   await page.mouse.move(box.x + box.width * 0.4, box.y + box.height / 2);
   await page.mouse.down();
   await page.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2, { steps: 5 });

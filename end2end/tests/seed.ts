@@ -61,3 +61,22 @@ export function watchProblems(page: import("@playwright/test").Page): string[] {
   });
   return problems;
 }
+
+/** The chip of `value` in the filter of `label`, unfolding the filter if the
+ * value is among the ones folded away behind "+N more". */
+export async function filterChip(page: import("@playwright/test").Page, label: string, value: string) {
+  const filter = page.locator(`[data-testid=label-filter][data-label="${label}"]`);
+  await expect(filter.getByTestId("filter-value").first()).toBeVisible();
+  const chip = filter.getByTestId("filter-value").filter({ hasText: value });
+  if ((await chip.count()) === 0) {
+    await filter.getByTestId("filter-more").click();
+  }
+  return chip;
+}
+
+/** Scrolls the card's canvas into view and returns its box on screen. */
+export async function canvasBox(card: import("@playwright/test").Locator) {
+  const canvas = card.getByTestId("chart-canvas");
+  await canvas.scrollIntoViewIfNeeded();
+  return (await canvas.boundingBox())!;
+}

@@ -2,7 +2,7 @@
 // data (rates, error rates, latency quantiles from histogram buckets), and the
 // page's filters still apply.
 import { expect, test } from "@playwright/test";
-import { seed } from "./seed";
+import { canvasBox, seed } from "./seed";
 
 const BUCKETS = ["0.05", "0.1", "0.25", "0.5", "1", "+Inf"];
 
@@ -37,8 +37,7 @@ test("switching to the HTTP API template", async ({ page, request }) => {
   await expect(latency.getByTestId("legend-item")).toHaveCount(3);
   await expect(latency.getByTestId("chart-status")).toHaveText(/drawn [1-9]\d* points/);
   // As Prometheus interpolates: p50 62.5 ms, p95 250 ms, p99 450 ms.
-  await latency.scrollIntoViewIfNeeded();
-  const box = (await latency.getByTestId("chart-canvas").boundingBox())!;
+  const box = await canvasBox(latency);
   await page.mouse.move(box.x + box.width * 0.7, box.y + box.height / 2);
   await expect(latency.getByTestId("tooltip")).toContainText("62.5 ms");
   await expect(latency.getByTestId("tooltip")).toContainText("250 ms");

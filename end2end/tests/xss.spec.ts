@@ -1,7 +1,7 @@
 // Journey: a hostile label value (an HTML payload) is shown as text in every
 // place the dashboard prints labels, and never runs.
 import { expect, test } from "@playwright/test";
-import { seed } from "./seed";
+import { canvasBox, filterChip, seed } from "./seed";
 
 test("a hostile label value renders as text", async ({ page, request }) => {
   const id = `xss${Date.now()}`;
@@ -17,9 +17,9 @@ test("a hostile label value renders as text", async ({ page, request }) => {
   await expect(card.getByTestId("chart-status")).toHaveText("drawn 60 points");
 
   await expect(card.getByTestId("legend-item")).toHaveText(`endpoint=${hostile}`);
-  const chip = page.locator("[data-testid=label-filter][data-label=endpoint]").getByTestId("filter-value").filter({ hasText: hostile });
+  const chip = await filterChip(page, "endpoint", hostile);
   await expect(chip).toHaveText(hostile);
-  const box = (await card.getByTestId("chart-canvas").boundingBox())!;
+  const box = await canvasBox(card);
   await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
   await expect(card.getByTestId("tooltip")).toContainText(hostile);
 

@@ -61,13 +61,9 @@ impl ChartQuery {
             .iter()
             .map(|s| ChartQuery::new(&s.metric, merge_selectors(&s.selector, extra), s.function))
             .collect();
-        let first_unit = queries.first().map(ChartQuery::unit);
+        auto_axes(&mut queries);
         for (query, doc) in queries.iter_mut().zip(&panel.series) {
-            query.axis = doc.axis.unwrap_or(if Some(query.unit()) == first_unit {
-                Axis::Left
-            } else {
-                Axis::Right
-            });
+            query.axis = doc.axis.unwrap_or(query.axis);
         }
         queries
     }
@@ -88,6 +84,18 @@ impl ChartQuery {
             SeriesFunction::Quantile(q) => url += &format!("&fn=quantile&q={q}"),
         }
         url
+    }
+}
+
+/// Puts every query whose unit differs from the first query's on the right
+/// axis, the rest on the left: an overlay of two units gets two y-axes.
+pub fn auto_axes(queries: &mut [ChartQuery]) {
+    let first_unit = queries.first().map(ChartQuery::unit);
+    for query in queries {
+        query.axis = match Some(query.unit()) == first_unit {
+            true => Axis::Left,
+            false => Axis::Right,
+        };
     }
 }
 

@@ -17,6 +17,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 const SECTION_LABEL: &str = "service";
 /// Section of series without a service label.
 const NO_SERVICE: &str = "(no service)";
+/// Values a label filter shows before "+N more", and at most.
+const FOLDED_CHIPS: usize = 12;
+const MAX_CHIPS: usize = 200;
 /// Filters shown before any is added by hand.
 const DEFAULT_FILTERS: [&str; 2] = ["service", "endpoint"];
 /// Metric name prefixes of process and runtime metrics, which "hide system
@@ -356,18 +359,38 @@ fn LabelFilter(name: String, filters: RwSignal<Filters>) -> impl IntoView {
     });
     let label = name.clone();
     let data_label = name.clone();
+    let expanded = RwSignal::new(false);
+    let more_name = name.clone();
+    let hidden_count = move || {
+        let total = values
+            .get()
+            .and_then(Result::ok)
+            .map_or(0, |v| v.values.len());
+        let chosen = filters.with(|f| f.get(&more_name).map_or(0, Vec::len));
+        total.saturating_sub(FOLDED_CHIPS.max(chosen))
+    };
     view! {
         <div class="label-filter" data-testid="label-filter" data-label=data_label>
             <span class="filter-name">{label}</span>
             {move || {
                 let name = name.clone();
-                values
+                let all = values
                     .get()
                     .and_then(Result::ok)
                     .map(|v| v.values)
-                    .unwrap_or_default()
+                    .unwrap_or_default();
+                // Folded: the chosen values first, then others up to FOLDED_CHIPS.
+                let chosen = filters.with(|f| f.get(&name).cloned().unwrap_or_default());
+                let shown: Vec<String> = match expanded.get() {
+                    true => all.into_iter().take(MAX_CHIPS).collect(),
+                    false => {
+                        let others = all.into_iter().filter(|v| !chosen.contains(v));
+                        let room = FOLDED_CHIPS.saturating_sub(chosen.len());
+                        chosen.iter().cloned().chain(others.take(room)).collect()
+                    }
+                };
+                shown
                     .into_iter()
-                    .take(50)
                     .map(|value| {
                         let (n1, v1) = (name.clone(), value.clone());
                         let selected = move || {
@@ -401,6 +424,16 @@ fn LabelFilter(name: String, filters: RwSignal<Filters>) -> impl IntoView {
                         }
                     })
                     .collect_view()
+            }}
+            {move || {
+                let hidden = hidden_count();
+                (hidden > 0 || expanded.get()).then(|| {
+                    view! {
+                        <button class="chip more" data-testid="filter-more" on:click=move |_| expanded.update(|e| *e = !*e)>
+                            {if expanded.get() { "fewer".to_string() } else { format!("+{hidden} more") }}
+                        </button>
+                    }
+                })
             }}
         </div>
     }

@@ -287,7 +287,11 @@ pub fn DocActions(
         if let Some(d) = current.get_untracked() {
             match serde_json::to_string_pretty(&d) {
                 Ok(text) => {
-                    download(&format!("{}.json", dashboard_id(&d.title)), &text);
+                    crate::api::download(
+                        &format!("{}.json", dashboard_id(&d.title)),
+                        "application/json",
+                        &text,
+                    );
                     message.set(format!("exported {:?}", d.title));
                 }
                 Err(e) => message.set(format!("export failed: {e}")),
@@ -324,35 +328,6 @@ pub fn DocActions(
             <span class="muted" data-testid="doc-message">{move || message.get()}</span>
         </div>
     }
-}
-
-/// Offers `text` as a file download.
-fn download(name: &str, text: &str) {
-    #[cfg(feature = "hydrate")]
-    {
-        use wasm_bindgen::JsCast;
-        let parts = js_sys::Array::of1(&wasm_bindgen::JsValue::from_str(text));
-        let options = web_sys::BlobPropertyBag::new();
-        options.set_type("application/json");
-        let Ok(blob) = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options) else {
-            return;
-        };
-        let Ok(url) = web_sys::Url::create_object_url_with_blob(&blob) else {
-            return;
-        };
-        let anchor = web_sys::window()
-            .and_then(|w| w.document())
-            .and_then(|d| d.create_element("a").ok())
-            .and_then(|a| a.dyn_into::<web_sys::HtmlAnchorElement>().ok());
-        if let Some(a) = anchor {
-            a.set_href(&url);
-            a.set_download(name);
-            a.click();
-        }
-        let _ = web_sys::Url::revoke_object_url(&url);
-    }
-    #[cfg(not(feature = "hydrate"))]
-    let _ = (name, text);
 }
 
 #[cfg(feature = "hydrate")]

@@ -1,0 +1,44 @@
+// Journey: in Explore, find metrics by name, pick series of two metrics into
+// one overlay chart, read their raw values in the table, download them as CSV.
+import { expect, test } from "@playwright/test";
+import { readFileSync } from "fs";
+import { seed } from "./seed";
+
+test("explore: search, pick series into one chart, table and CSV", async ({ page, request }) => {
+  const id = `explore${Date.now()}`;
+  await seed(request, [
+    { name: `${id}_temperature`, type: "gauge", labels: { room: "kitchen" }, value: (i) => 20 + (i % 3) },
+    { name: `${id}_temperature`, type: "gauge", labels: { room: "attic" }, value: (i) => 30 },
+    { name: `${id}_humidity_ratio`, type: "gauge", labels: { room: "kitchen" }, value: () => 0.4 },
+  ], 10);
+
+  await page.goto("/explore");
+  await page.getByTestId("explore-search").fill(id);
+  await expect(page.getByTestId("explore-metric")).toHaveCount(2);
+
+  await page.getByTestId("explore-metric").filter({ hasText: `${id}_temperature` }).click();
+  const rows = page.getByTestId("series-row");
+  await expect(rows).toHaveCount(2);
+  await rows.filter({ hasText: "room=kitchen" }).getByTestId("pick-series").check();
+
+  await page.getByTestId("explore-metric").filter({ hasText: `${id}_humidity_ratio` }).click();
+  await expect(rows).toHaveCount(1);
+  await rows.getByTestId("pick-series").check();
+
+  const chart = page.getByTestId("explore-chart");
+  await expect(chart.getByTestId("legend-item")).toHaveCount(2);
+  await expect(chart.getByTestId("chart-status")).toHaveText("drawn 20 points");
+  // Degrees and a ratio (percent): two units, two axes.
+  await expect(chart.getByTestId("chart-card")).toHaveAttribute("data-axes", "left,right");
+
+  const table = page.getByTestId("raw-table");
+  await expect(table.locator("th")).toHaveText(["time", `${id}_temperature{room=kitchen}`, `${id}_humidity_ratio{room=kitchen}`]);
+  await expect(page.getByTestId("raw-row")).toHaveCount(10);
+  await expect(page.getByTestId("raw-row").first().locator("td").nth(2)).toHaveText("0.4");
+
+  const [download] = await Promise.all([page.waitForEvent("download"), page.getByTestId("export-csv").click()]);
+  const csv = readFileSync(await download.path(), "utf8").trim().split("\n");
+  expect(csv[0]).toBe(`time,"${id}_temperature{room=kitchen}","${id}_humidity_ratio{room=kitchen}"`);
+  expect(csv.length).toBe(11);
+  expect(csv[1]).toMatch(/^\d+,2[012],0\.4$/);
+});
