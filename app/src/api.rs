@@ -25,6 +25,15 @@ pub async fn get_json<T: DeserializeOwned>(url: &str) -> Result<T, String> {
     }
 }
 
+/// What a loaded resource holds, picked by `pick`; the default while it
+/// loads or if it failed (the failure is shown elsewhere).
+pub fn loaded_or_default<T, U: Default>(
+    value: Option<Result<T, String>>,
+    pick: impl FnOnce(T) -> U,
+) -> U {
+    value.and_then(Result::ok).map_or_else(U::default, pick)
+}
+
 /// PUTs `body` as JSON to `url` and decodes the answer; a 4xx/5xx becomes
 /// the server's error message.
 pub async fn put_json<B: serde::Serialize, T: DeserializeOwned>(

@@ -233,11 +233,7 @@ pub fn Dashboard() -> impl IntoView {
             >
                 <option value="">"+ filter by label"</option>
                 {move || {
-                    label_names
-                        .get()
-                        .and_then(Result::ok)
-                        .map(|l| l.labels)
-                        .unwrap_or_default()
+                    crate::api::loaded_or_default(label_names.get(), |l| l.labels)
                         .into_iter()
                         .filter(|n| !shown_filters.with(|s| s.contains(n)))
                         .map(|n| view! { <option value=n.clone()>{n.clone()}</option> })
@@ -374,11 +370,7 @@ fn LabelFilter(name: String, filters: RwSignal<Filters>) -> impl IntoView {
             <span class="filter-name">{label}</span>
             {move || {
                 let name = name.clone();
-                let all = values
-                    .get()
-                    .and_then(Result::ok)
-                    .map(|v| v.values)
-                    .unwrap_or_default();
+                let all = crate::api::loaded_or_default(values.get(), |v| v.values);
                 // Folded: the chosen values first, then others up to FOLDED_CHIPS.
                 let chosen = filters.with(|f| f.get(&name).cloned().unwrap_or_default());
                 let shown: Vec<String> = match expanded.get() {

@@ -156,11 +156,7 @@ pub fn Explore() -> impl IntoView {
 
     let matching = move || {
         let needle = search.get().to_lowercase();
-        metrics
-            .get()
-            .and_then(Result::ok)
-            .map(|l| l.metrics)
-            .unwrap_or_default()
+        crate::api::loaded_or_default(metrics.get(), |l| l.metrics)
             .into_iter()
             .filter(|m| m.name.to_lowercase().contains(&needle))
             .take(200)
@@ -206,11 +202,7 @@ pub fn Explore() -> impl IntoView {
                 <ul class="series-list" data-testid="explore-series">
                     {move || {
                         let name = metric.get().unwrap_or_default();
-                        series
-                            .get()
-                            .and_then(Result::ok)
-                            .map(|l| l.series)
-                            .unwrap_or_default()
+                        crate::api::loaded_or_default(series.get(), |l| l.series)
                             .into_iter()
                             .map(|mut labels| {
                                 labels.remove("__name__");

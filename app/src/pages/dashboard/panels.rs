@@ -92,11 +92,7 @@ pub fn ViewPicker(choice: RwSignal<String>, saved_tick: RwSignal<u64>) -> impl I
             </optgroup>
             <optgroup label="saved">
                 {move || {
-                    saved
-                        .get()
-                        .and_then(Result::ok)
-                        .map(|l| l.dashboards)
-                        .unwrap_or_default()
+                    crate::api::loaded_or_default(saved.get(), |l| l.dashboards)
                         .into_iter()
                         .map(|d| option(saved_choice(&d.id), d.title))
                         .collect_view()
@@ -132,11 +128,7 @@ pub fn DocPanels(doc: RwSignal<Option<DashboardDoc>>, extra: Signal<String>) -> 
     view! {
         <datalist id="metric-names">
             {move || {
-                metrics
-                    .get()
-                    .and_then(Result::ok)
-                    .map(|l| l.metrics)
-                    .unwrap_or_default()
+                crate::api::loaded_or_default(metrics.get(), |l| l.metrics)
                     .into_iter()
                     .map(|m| view! { <option value=m.name></option> })
                     .collect_view()
