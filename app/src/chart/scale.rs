@@ -237,10 +237,11 @@ pub fn value_ticks(lo: f64, hi: f64, max_ticks: usize) -> Vec<f64> {
     }
     let raw = (hi - lo) / (max_ticks - 1) as f64;
     let magnitude = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 5.0, 10.0]
+    // The smallest round step that gives at most `max_ticks` ticks.
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
         .iter()
         .map(|m| m * magnitude)
-        .find(|s| (hi - lo) / s <= (max_ticks - 1) as f64)
+        .find(|s| (((hi / s).floor() - (lo / s).ceil()) as usize) < max_ticks)
         .unwrap_or(10.0 * magnitude);
     let first = (lo / step).ceil() as i64;
     let last = (hi / step).floor() as i64;
@@ -374,6 +375,11 @@ mod tests {
         let ticks = value_ticks(0.013, 0.087, 5);
         assert!(ticks.len() <= 5 && ticks.len() >= 3, "{ticks:?}");
         assert!(value_ticks(1.0, 1.0, 5).is_empty());
+        // A range of 90 around 100 gets five ticks, not only "100".
+        assert_eq!(
+            value_ticks(55.0, 145.0, 5),
+            vec![60.0, 80.0, 100.0, 120.0, 140.0]
+        );
         assert!(value_ticks(f64::NAN, 1.0, 5).is_empty());
     }
 

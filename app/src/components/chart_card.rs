@@ -127,6 +127,11 @@ fn lines_of(
     name_prefix: bool,
     hide: &BTreeSet<String>,
 ) -> Vec<Line> {
+    let prefix = match query.function {
+        SeriesFunction::Quantile(q) => Some(format!("p{}", q * 100.0)),
+        _ if name_prefix => Some(query.metric.clone()),
+        _ => None,
+    };
     response
         .series
         .into_iter()
@@ -134,11 +139,16 @@ fn lines_of(
             let mut parts: Vec<String> = series
                 .labels
                 .iter()
-                .filter(|(k, _)| k.as_str() != "__name__" && !hide.contains(k.as_str()))
+                .filter(|(k, _)| {
+                    let k = k.as_str();
+                    k != "__name__" && k != "quantile" && !hide.contains(k)
+                })
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect();
-            if name_prefix || parts.is_empty() {
-                parts.insert(0, query.metric.clone());
+            match (&prefix, parts.is_empty()) {
+                (Some(p), _) => parts.insert(0, p.clone()),
+                (None, true) => parts.push(query.metric.clone()),
+                (None, false) => {}
             }
             Line {
                 label: parts.join(", "),
@@ -147,6 +157,36 @@ fn lines_of(
                 ..Line::default()
             }
         })
+        .collect()
+}
+
+/// Label matchers a selector fixes to one value (`name="value"`), as
+/// (name, value text) pairs.
+fn pinned_labels(selector: &str) -> BTreeSet<(String, String)> {
+    let inner = selector
+        .trim()
+        .trim_start_matches('{')
+        .trim_end_matches('}');
+    inner
+        .split(',')
+        .filter_map(|m| {
+            let (name, value) = m.split_once('=')?;
+            let exact = !name.ends_with('!') && !value.starts_with('~');
+            let name = name.trim();
+            (exact && !name.is_empty()).then(|| (name.to_string(), value.trim().to_string()))
+        })
+        .collect()
+}
+
+/// Labels every query of a chart pins to the same value: every line has
+/// them, so legends leave them out. (Queries pinning different values, as
+/// Explore's one-series queries do, keep theirs.)
+fn shared_pins(queries: &[ChartQuery]) -> BTreeSet<String> {
+    let mut pins = queries.iter().map(|q| pinned_labels(&q.selector));
+    let first = pins.next().unwrap_or_default();
+    pins.fold(first, |acc, p| acc.intersection(&p).cloned().collect())
+        .into_iter()
+        .map(|(name, _)| name)
         .collect()
 }
 
@@ -166,8 +206,15 @@ async fn fetch_lines(
     hide: BTreeSet<String>,
 ) -> Result<Fetched, String> {
     let (start, end) = range;
-    let max_points = width.clamp(100, 2000);
-    let overlay = queries.len() > 1;
+    // Two points per pixel column: each bucket's minimum and maximum.
+    let max_points = (width * 2).clamp(200, 5000);
+    // Metric names in legends only when the chart mixes metrics.
+    let first_metric = queries.first().map(|q| q.metric.clone());
+    let overlay = queries
+        .iter()
+        .any(|q| Some(&q.metric) != first_metric.as_ref());
+    let mut hide = hide;
+    hide.extend(shared_pins(&queries));
     let mut lines = Vec::new();
     for query in &queries {
         let response: RangeResponse = get_json(&query.url(start, end, max_points)).await?;
@@ -305,6 +352,8 @@ pub fn ChartCard(
     let hidden = RwSignal::new(BTreeSet::<usize>::new());
     let status = RwSignal::new(String::from("loading"));
     let draw_ms = RwSignal::new(0.0f64);
+    // When (ms since navigation start) the chart was last drawn: for benchmarks.
+    let drawn_at = RwSignal::new(0.0f64);
     let geometry = RwSignal::new(Geometry::default());
     let lines = RwSignal::new(Vec::<Line>::new());
 
@@ -345,7 +394,9 @@ pub fn ChartCard(
         let began = now_precise();
         match paint(&canvas, &spec) {
             Ok(drawn) => {
-                draw_ms.set(now_precise() - began);
+                let done = now_precise();
+                draw_ms.set(done - began);
+                drawn_at.set(done);
                 geometry.set(Geometry {
                     left: drawn.plot_left,
                     right: drawn.plot_right,
@@ -409,11 +460,20 @@ pub fn ChartCard(
             return None;
         }
         let more = rows.len().saturating_sub(TOOLTIP_ROWS);
+        // Right of the cursor in the left half, left of it in the right half,
+        // never wider than the room on that side.
         let flip = x > (g.left + g.right) / 2;
         let style = if flip {
-            format!("right:calc(100% - {}px)", x - 8)
+            format!(
+                "left:{x}px;transform:translateX(calc(-100% - 8px));max-width:{}px",
+                x - 12
+            )
         } else {
-            format!("left:{}px", x + 8)
+            format!(
+                "left:{}px;max-width:{}px",
+                x + 8,
+                (g.right + 40 - x).max(120)
+            )
         };
         Some(view! {
             <div class="crosshair" style=format!("left:{x}px")></div>
@@ -468,6 +528,7 @@ pub fn ChartCard(
                     height=HEIGHT
                     data-testid="chart-canvas"
                     data-draw-ms=move || format!("{:.1}", draw_ms.get())
+                    data-drawn-at=move || format!("{:.0}", drawn_at.get())
                     on:mousedown=on_down
                     on:mousemove=on_move
                     on:mouseleave=on_leave
@@ -615,6 +676,47 @@ mod tests {
             ChartQuery::from_panel(&panel, r#"{service="a"}"#)[0].selector,
             r#"{service="a"}"#
         );
+    }
+
+    #[test]
+    fn legends_leave_out_what_every_line_shares() {
+        let q = |sel: &str| ChartQuery::new("m", sel, SeriesFunction::None);
+        assert_eq!(
+            shared_pins(&[q(r#"{service="api",status=~"5..",env!="x"}"#)]),
+            BTreeSet::from(["service".to_string()])
+        );
+        assert_eq!(
+            shared_pins(&[q(r#"{service="api",a="1"}"#), q(r#"{service="web",a="1"}"#)]),
+            BTreeSet::from(["a".to_string()])
+        );
+        let response = RangeResponse {
+            metric: "h_bucket".into(),
+            start: 0,
+            end: 1,
+            resolution: "raw".into(),
+            max_points: 10,
+            series: vec![crate::model::RangeSeries {
+                labels: [("quantile", "0.95"), ("route", "/a"), ("service", "api")]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                samples: 1,
+                downsampled: false,
+                points: vec![(0, Some(1.0))],
+            }],
+        };
+        let query = ChartQuery::new(
+            "h_bucket",
+            r#"{service="api"}"#,
+            SeriesFunction::Quantile(0.95),
+        );
+        let lines = lines_of(
+            response,
+            &query,
+            true,
+            &shared_pins(std::slice::from_ref(&query)),
+        );
+        assert_eq!(lines[0].label, "p95, route=/a");
     }
 
     #[test]
