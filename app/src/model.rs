@@ -216,6 +216,10 @@ pub struct SeriesDoc {
     /// Force the axis; by default a unit other than the first series' goes right.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub axis: Option<crate::chart::Axis>,
+    /// Force the unit; by default it follows the metric name (`_bytes`,
+    /// `_seconds`, `_ratio`, rates of `_total`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<crate::chart::scale::Unit>,
 }
 
 /// What is drawn of a series: its values, its per-second rate, or (for a

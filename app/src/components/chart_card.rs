@@ -23,6 +23,8 @@ pub struct ChartQuery {
     pub selector: String,
     pub function: SeriesFunction,
     pub axis: Axis,
+    /// The unit from a dashboard document, over the one the name implies.
+    pub unit: Option<Unit>,
 }
 
 impl ChartQuery {
@@ -36,12 +38,16 @@ impl ChartQuery {
             selector: selector.into(),
             function,
             axis: Axis::Left,
+            unit: None,
         }
     }
 
     /// The unit of what is drawn: a quantile of `x_seconds_bucket` is in
     /// seconds, a rate of `x_bytes_total` in bytes per second.
     pub fn unit(&self) -> Unit {
+        if let Some(unit) = self.unit {
+            return unit;
+        }
         match self.function {
             SeriesFunction::None => Unit::for_metric(&self.metric, false),
             SeriesFunction::Rate => Unit::for_metric(&self.metric, true),
@@ -59,7 +65,10 @@ impl ChartQuery {
         let mut queries: Vec<ChartQuery> = panel
             .series
             .iter()
-            .map(|s| ChartQuery::new(&s.metric, merge_selectors(&s.selector, extra), s.function))
+            .map(|s| ChartQuery {
+                unit: s.unit,
+                ..ChartQuery::new(&s.metric, merge_selectors(&s.selector, extra), s.function)
+            })
             .collect();
         auto_axes(&mut queries);
         for (query, doc) in queries.iter_mut().zip(&panel.series) {
@@ -664,14 +673,18 @@ mod tests {
     fn a_panel_puts_a_second_unit_on_the_right_axis() {
         let panel: PanelDoc = serde_json::from_str(
             r#"{"title":"t","series":[{"metric":"mem_bytes"},{"metric":"cpu_seconds_total","function":"rate"},
-                {"metric":"other_bytes"},{"metric":"x","axis":"left"}]}"#,
+                {"metric":"other_bytes"},{"metric":"x","axis":"left"},{"metric":"limit","unit":"bytes"}]}"#,
         )
         .unwrap();
         let axes: Vec<Axis> = ChartQuery::from_panel(&panel, r#"{service="a"}"#)
             .iter()
             .map(|q| q.axis)
             .collect();
-        assert_eq!(axes, [Axis::Left, Axis::Right, Axis::Left, Axis::Left]);
+        // A unit set in the document counts: `limit` is in bytes, as the first.
+        assert_eq!(
+            axes,
+            [Axis::Left, Axis::Right, Axis::Left, Axis::Left, Axis::Left]
+        );
         assert_eq!(
             ChartQuery::from_panel(&panel, r#"{service="a"}"#)[0].selector,
             r#"{service="a"}"#

@@ -338,6 +338,7 @@ fn auto_doc(sections: &[Section], filters: &Filters) -> DashboardDoc {
                             SeriesFunction::None
                         },
                         axis: None,
+                        unit: None,
                     }],
                 })
             })

@@ -356,6 +356,7 @@ mod tests {
             selector: r#"{status=~"5.."}"#.into(),
             function: SeriesFunction::Rate,
             axis: None,
+            unit: None,
         };
         assert_eq!(describe(&s), r#"http_requests_total{status=~"5.."} rate"#);
     }
