@@ -8,7 +8,7 @@ scripts/setup.sh test
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy (server side)"
-cargo clippy -p tinyobs -p app --all-targets --features app/ssr -- -D warnings
+cargo clippy -p tinyobs -p app -p tinyobs-sdk -p tinyobs-example --all-targets --features app/ssr -- -D warnings
 echo "==> cargo clippy (wasm side)"
 cargo clippy -p frontend -p app --target wasm32-unknown-unknown --features app/hydrate -- -D warnings
 log=$(mktemp -d)

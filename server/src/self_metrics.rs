@@ -8,10 +8,6 @@ use app::model::MetricType;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Linux reports CPU time in /proc in units of USER_HZ, 100 per second on
-/// every architecture Rust targets.
-const USER_HZ: f64 = 100.0;
-
 /// One figure: name, type, value.
 type Figure = (&'static str, MetricType, f64);
 
@@ -80,47 +76,21 @@ pub fn collect(storage: &Storage) -> Vec<Figure> {
     figures
 }
 
-/// Resident memory, CPU time, threads and open files, from /proc (Linux);
-/// elsewhere none.
+/// Resident memory, CPU time, threads and open files (Linux; elsewhere
+/// none), read the way the SDK reads them for apps.
 fn process_figures() -> Vec<Figure> {
-    let mut out = Vec::new();
-    if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
-        let field = |name: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|rest| rest.split_whitespace().next()?.parse::<f64>().ok())
-        };
-        if let Some(kib) = field("VmRSS:") {
-            out.push((
-                "process_resident_memory_bytes",
-                MetricType::Gauge,
-                kib * 1024.0,
-            ));
-        }
-        if let Some(threads) = field("Threads:") {
-            out.push(("process_threads", MetricType::Gauge, threads));
-        }
-    }
-    // Fields 14 and 15 of /proc/self/stat, counted after the `(comm)` field,
-    // which may itself hold spaces.
-    if let Ok(stat) = std::fs::read_to_string("/proc/self/stat")
-        && let Some((_, rest)) = stat.rsplit_once(')')
-    {
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
-        if let (Some(user), Some(system)) = (ticks(11), ticks(12)) {
-            out.push((
-                "process_cpu_seconds_total",
-                MetricType::Counter,
-                (user + system) / USER_HZ,
-            ));
-        }
-    }
-    if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
-        out.push(("process_open_fds", MetricType::Gauge, fds.count() as f64));
-    }
-    out
+    tinyobs_sdk::process::read()
+        .named()
+        .into_iter()
+        .map(|(name, value, counter)| {
+            let kind = if counter {
+                MetricType::Counter
+            } else {
+                MetricType::Gauge
+            };
+            (name, kind, value)
+        })
+        .collect()
 }
 
 #[cfg(test)]
