@@ -254,3 +254,26 @@ async fn the_metrics_crate_reports_through_the_recorder() {
     assert_eq!(server.latest("pool_in_use", "").await[0].1, "4");
     assert_eq!(server.latest("query_seconds_count", "").await[0].1, "1");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn process_and_runtime_metrics_are_reported() {
+    let server = Server::start().await;
+    let client = Client::builder("worker", &server.base)
+        .flush_interval(Duration::from_secs(3600))
+        .process_metrics(Duration::from_millis(20))
+        .build();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    client.flush(Duration::from_secs(5)).await;
+    let memory = server.latest("process_resident_memory_bytes", "").await;
+    assert_eq!(memory[0].0["service"], "worker");
+    assert!(memory[0].1.parse::<f64>().unwrap() > 1e6);
+    assert_eq!(server.latest("tokio_workers", "").await[0].1, "2");
+    assert!(
+        !server
+            .latest("process_cpu_seconds_total", "")
+            .await
+            .is_empty()
+    );
+    assert!(!server.latest("process_open_fds", "").await.is_empty());
+    client.shutdown().await;
+}
