@@ -11,13 +11,14 @@ export interface SeriesSpec {
   value: (i: number) => number;
 }
 
-/** Pushes `steps` samples per series, one every `stepSeconds`, ending now. */
+/** Pushes `steps` samples per series, one every `stepSeconds`, ending now.
+ * Returns the newest timestamp (unix seconds). */
 export async function seed(
   request: APIRequestContext,
   series: SeriesSpec[],
   steps = 60,
   stepSeconds = 60,
-): Promise<void> {
+): Promise<number> {
   const now = Math.floor(Date.now() / 1000);
   const metrics = [];
   for (const s of series) {
@@ -33,6 +34,7 @@ export async function seed(
   }
   const r = await request.post("/v1/ingest", { data: { metrics } });
   expect(r.status(), await r.text()).toBe(200);
+  return now;
 }
 
 /** Counts the canvas's pixels that differ from its background (top-left pixel). */
