@@ -217,11 +217,17 @@ pub fn parse_datetime_local(text: &str) -> Option<i64> {
     Some(local - tz_offset_ms())
 }
 
+/// Seconds before reconnect attempt `n` of the event stream: 1, 2, 4, …
+/// capped at 30, so a server that is down is not hammered.
+pub fn backoff(attempt: u32) -> u32 {
+    1u32.checked_shl(attempt).unwrap_or(u32::MAX).min(30)
+}
+
 /// Browser-only side of the shared state: the saved theme, the event stream
 /// and refresh timers.
 #[cfg(feature = "hydrate")]
 pub mod browser {
-    use super::{Live, Refresh, Ui};
+    use super::{Live, Refresh, Ui, backoff};
     use crate::chart::Theme;
     use leptos::prelude::*;
     use std::cell::Cell;
@@ -337,11 +343,6 @@ pub mod browser {
         });
     }
 
-    /// Seconds before reconnect attempt `n`: 1, 2, 4, … capped at 30.
-    fn backoff(attempt: u32) -> u32 {
-        1u32.checked_shl(attempt).unwrap_or(u32::MAX).min(30)
-    }
-
     fn connect(
         ui: Ui,
         throttle: Throttle,
@@ -438,6 +439,13 @@ mod tests {
         );
         assert_eq!(parse_datetime_local("2025-13-01T00:00"), None);
         assert_eq!(parse_datetime_local("yesterday"), None);
+    }
+
+    #[test]
+    fn reconnects_back_off_up_to_half_a_minute() {
+        let waits: Vec<u32> = (0..8).map(backoff).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 30, 30, 30]);
+        assert_eq!(backoff(40), 30);
     }
 
     #[test]

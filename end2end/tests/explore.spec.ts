@@ -19,6 +19,10 @@ test("explore: search, pick series into one chart, table and CSV", async ({ page
   await page.getByTestId("explore-metric").filter({ hasText: `${id}_temperature` }).click();
   const rows = page.getByTestId("series-row");
   await expect(rows).toHaveCount(2);
+  // Series can be searched by their labels.
+  await page.getByTestId("series-filter").fill("room=att");
+  await expect(rows).toHaveCount(1);
+  await page.getByTestId("series-filter").fill("");
   await rows.filter({ hasText: "room=kitchen" }).getByTestId("pick-series").check();
 
   await page.getByTestId("explore-metric").filter({ hasText: `${id}_humidity_ratio` }).click();
@@ -41,4 +45,9 @@ test("explore: search, pick series into one chart, table and CSV", async ({ page
   expect(csv[0]).toBe(`time,"${id}_temperature{room=kitchen}","${id}_humidity_ratio{room=kitchen}"`);
   expect(csv.length).toBe(11);
   expect(csv[1]).toMatch(/^\d+,2[012],0\.4$/);
+
+  // The picked series are in the URL: a reload (or a shared link) shows them again.
+  await expect(page).toHaveURL(/pick=/);
+  await page.reload();
+  await expect(page.getByTestId("explore-chart").getByTestId("legend-item")).toHaveCount(2);
 });

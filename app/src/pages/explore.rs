@@ -13,8 +13,9 @@ use std::collections::BTreeMap;
 /// Raw values fetched per picked series for the table.
 const TABLE_LIMIT: usize = 500;
 
-/// A picked series: its metric and full label set.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+/// A picked series: its metric and full label set. Serialized into the URL
+/// (`?pick=[...]`), so a link reproduces the chart.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 struct Picked {
     metric: String,
     labels: BTreeMap<String, String>,
@@ -132,6 +133,9 @@ pub fn Explore() -> impl IntoView {
     let search = RwSignal::new(String::new());
     let metric = RwSignal::new(None::<String>);
     let picked = RwSignal::new(Vec::<Picked>::new());
+    let series_filter = RwSignal::new(String::new());
+    #[cfg(feature = "hydrate")]
+    sync_url(picked);
 
     let metrics = LocalResource::new(|| get_json::<MetricsList>("/v1/metrics/list"));
     let series = LocalResource::new(move || {
@@ -199,11 +203,25 @@ pub fn Explore() -> impl IntoView {
                 </ul>
             </div>
             <div class="explore-series">
+                <input
+                    type="search"
+                    placeholder="filter series by label, e.g. route=/api"
+                    data-testid="series-filter"
+                    prop:value=move || series_filter.get()
+                    on:input=move |ev| series_filter.set(event_target_value(&ev))
+                />
                 <ul class="series-list" data-testid="explore-series">
                     {move || {
                         let name = metric.get().unwrap_or_default();
+                        let needle = series_filter.get().to_lowercase();
                         crate::api::loaded_or_default(series.get(), |l| l.series)
                             .into_iter()
+                            .filter(|labels| {
+                                needle.is_empty()
+                                    || labels
+                                        .iter()
+                                        .any(|(k, v)| format!("{k}={v}").to_lowercase().contains(&needle))
+                            })
                             .map(|mut labels| {
                                 labels.remove("__name__");
                                 let item = Picked { metric: name.clone(), labels };
@@ -291,6 +309,47 @@ pub fn Explore() -> impl IntoView {
             })
         }}
     }
+}
+
+/// Keeps the picked series in the URL (`?pick=` JSON) and restores them on
+/// load, after hydration.
+#[cfg(feature = "hydrate")]
+fn sync_url(picked: RwSignal<Vec<Picked>>) {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let location = window.location();
+    Effect::new(move |done: Option<()>| {
+        if done.is_some() {
+            return;
+        }
+        let query = location.search().unwrap_or_default();
+        let from_url = web_sys::UrlSearchParams::new_with_str(&query)
+            .ok()
+            .and_then(|p| p.get("pick"))
+            .and_then(|json| serde_json::from_str::<Vec<Picked>>(&json).ok());
+        if let Some(list) = from_url {
+            picked.set(list);
+        }
+    });
+    Effect::new(move |_| {
+        let chosen = picked.get();
+        let Ok(params) = web_sys::UrlSearchParams::new() else {
+            return;
+        };
+        if !chosen.is_empty() {
+            params.set("pick", &serde_json::to_string(&chosen).unwrap_or_default());
+        }
+        let search = String::from(params.to_string());
+        let url = if search.is_empty() {
+            "?".to_string()
+        } else {
+            format!("?{search}")
+        };
+        if let Ok(history) = window.history() {
+            let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url));
+        }
+    });
 }
 
 #[cfg(test)]
