@@ -10,7 +10,7 @@ mod toolbar;
 mod url_state;
 
 use crate::api::{get_json, selector};
-use crate::components::{ChartCard, ChartQuery};
+use crate::components::{ChartCard, ChartQuery, SearchBox};
 use crate::model::{DashboardDoc, LabelNames, SeriesFunction};
 #[cfg(feature = "hydrate")]
 use crate::ui::use_ui;
@@ -101,13 +101,7 @@ pub fn Dashboard() -> impl IntoView {
         </div>
         <Toolbar/>
         <div class="filters" data-testid="filters">
-            <input
-                type="search"
-                placeholder="search metrics"
-                data-testid="metric-search"
-                prop:value=move || search.get()
-                on:input=move |ev| search.set(event_target_value(&ev))
-            />
+            <SearchBox value=search placeholder="search metrics" testid="metric-search"/>
             <label class="check">
                 <input
                     type="checkbox"

@@ -4,7 +4,7 @@
 
 use crate::api::{download, get_json, selector, url_encode};
 use crate::chart::scale::format_datetime;
-use crate::components::{ChartCard, ChartQuery, auto_axes};
+use crate::components::{ChartCard, ChartQuery, SearchBox, auto_axes};
 use crate::model::{MetricsList, RawResponse, SeriesFunction, SeriesList};
 use crate::ui::{now_ms, tz_offset_ms, use_ui};
 use leptos::prelude::*;
@@ -170,13 +170,7 @@ pub fn Explore() -> impl IntoView {
     view! {
         <div class="explore">
             <div class="explore-search">
-                <input
-                    type="search"
-                    placeholder="search metrics"
-                    data-testid="explore-search"
-                    prop:value=move || search.get()
-                    on:input=move |ev| search.set(event_target_value(&ev))
-                />
+                <SearchBox value=search placeholder="search metrics" testid="explore-search"/>
                 <ul class="metric-list" data-testid="explore-metrics">
                     {move || {
                         matching()
@@ -203,13 +197,7 @@ pub fn Explore() -> impl IntoView {
                 </ul>
             </div>
             <div class="explore-series">
-                <input
-                    type="search"
-                    placeholder="filter series by label, e.g. route=/api"
-                    data-testid="series-filter"
-                    prop:value=move || series_filter.get()
-                    on:input=move |ev| series_filter.set(event_target_value(&ev))
-                />
+                <SearchBox value=series_filter placeholder="filter series by label, e.g. route=/api" testid="series-filter"/>
                 <ul class="series-list" data-testid="explore-series">
                     {move || {
                         let name = metric.get().unwrap_or_default();
