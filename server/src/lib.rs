@@ -11,6 +11,7 @@
 pub mod config;
 pub mod http;
 pub mod ingest;
+pub mod promql;
 pub mod query;
 pub mod remote_write;
 pub mod self_metrics;

@@ -112,18 +112,20 @@ pub fn parse_matchers(text: &str) -> Result<Vec<Matcher>, QueryError> {
         .into_iter()
         .filter(|m| !(m.name == crate::storage::METRIC_NAME && m.value == PLACEHOLDER))
     {
-        use promql_parser::label::MatchOp as Op;
-        let matcher = match m.op {
-            Op::Equal => Matcher::equal(m.name, m.value),
-            Op::NotEqual => Matcher::not_equal(m.name, m.value),
-            Op::Re(_) => Matcher::regex(m.name, &m.value, false).map_err(|e| err(e.to_string()))?,
-            Op::NotRe(_) => {
-                Matcher::regex(m.name, &m.value, true).map_err(|e| err(e.to_string()))?
-            }
-        };
-        out.push(matcher);
+        out.push(convert_matcher(m).map_err(err)?);
     }
     Ok(out)
+}
+
+/// A promql-parser matcher as a storage matcher (regexes anchored, as PromQL's are).
+pub fn convert_matcher(m: promql_parser::label::Matcher) -> Result<Matcher, String> {
+    use promql_parser::label::MatchOp as Op;
+    match m.op {
+        Op::Equal => Ok(Matcher::equal(m.name, m.value)),
+        Op::NotEqual => Ok(Matcher::not_equal(m.name, m.value)),
+        Op::Re(_) => Matcher::regex(m.name, &m.value, false).map_err(|e| e.to_string()),
+        Op::NotRe(_) => Matcher::regex(m.name, &m.value, true).map_err(|e| e.to_string()),
+    }
 }
 
 /// Reduces a stream of samples to at most `max_points` points, keeping the

@@ -1,0 +1,142 @@
+//! PromQL over the storage engine: expressions parsed by `promql-parser`,
+//! evaluated with Prometheus's semantics (5 min lookback, stale markers end a
+//! series, `offset` and `@`). Range queries evaluate the expression at each
+//! step. This is the first part of the engine: what it does not evaluate yet
+//! is an `Unsupported` error, never a wrong answer; `tests/promql_scripts.rs`
+//! measures it against Prometheus's own test scripts.
+
+mod eval;
+mod functions;
+
+use crate::storage::{STALE_NAN_BITS, Storage, StorageError};
+use std::collections::BTreeMap;
+
+/// How far back an instant selector looks for a sample.
+pub const LOOKBACK_MS: i64 = 5 * 60 * 1000;
+/// Most points one series of a range result may have, as in Prometheus.
+pub const MAX_POINTS_PER_SERIES: i64 = 11_000;
+
+/// A label set, `__name__` included when there is a metric name.
+pub type LabelSet = BTreeMap<String, String>;
+
+/// One element of an instant vector.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sample {
+    pub labels: LabelSet,
+    pub t: i64,
+    pub v: f64,
+}
+
+/// One series of a range vector or a range result.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Series {
+    pub labels: LabelSet,
+    pub points: Vec<(i64, f64)>,
+}
+
+/// What an expression evaluates to.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Scalar { t: i64, v: f64 },
+    String(String),
+    Vector(Vec<Sample>),
+    Matrix(Vec<Series>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PromqlError {
+    #[error("parse error: {0}")]
+    Parse(String),
+    #[error("not supported yet: {0}")]
+    Unsupported(String),
+    #[error("{0}")]
+    Eval(String),
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+}
+
+/// The time frame of one evaluation: the step being evaluated and the whole
+/// query's range (what `@ start()` and `@ end()` mean).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct At {
+    pub(crate) t: i64,
+    pub(crate) start: i64,
+    pub(crate) end: i64,
+}
+
+pub struct Engine<'a> {
+    storage: &'a Storage,
+}
+
+impl<'a> Engine<'a> {
+    pub fn new(storage: &'a Storage) -> Self {
+        Engine { storage }
+    }
+
+    /// Evaluates `query` at time `t` (ms).
+    pub fn instant(&self, query: &str, t: i64) -> Result<Value, PromqlError> {
+        let expr = promql_parser::parser::parse(query).map_err(PromqlError::Parse)?;
+        eval::Evaluator::new(self.storage).eval(
+            &expr,
+            At {
+                t,
+                start: t,
+                end: t,
+            },
+        )
+    }
+
+    /// Evaluates `query` at every `step` from `start` to `end` (ms, inclusive).
+    /// A scalar result becomes one series without labels.
+    pub fn range(
+        &self,
+        query: &str,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> Result<Vec<Series>, PromqlError> {
+        if step <= 0 {
+            return Err(PromqlError::Eval(
+                "zero or negative query resolution step widths are not accepted".into(),
+            ));
+        }
+        if end < start {
+            return Err(PromqlError::Eval(
+                "end timestamp must not be before start time".into(),
+            ));
+        }
+        if (end - start) / step >= MAX_POINTS_PER_SERIES {
+            return Err(PromqlError::Eval(format!(
+                "exceeded maximum resolution of {MAX_POINTS_PER_SERIES} points per timeseries"
+            )));
+        }
+        let expr = promql_parser::parser::parse(query).map_err(PromqlError::Parse)?;
+        let evaluator = eval::Evaluator::new(self.storage);
+        let mut series: BTreeMap<LabelSet, Vec<(i64, f64)>> = BTreeMap::new();
+        let mut t = start;
+        while t <= end {
+            match evaluator.eval(&expr, At { t, start, end })? {
+                Value::Scalar { v, .. } => series.entry(LabelSet::new()).or_default().push((t, v)),
+                Value::Vector(samples) => {
+                    for s in samples {
+                        series.entry(s.labels).or_default().push((t, s.v));
+                    }
+                }
+                _ => {
+                    return Err(PromqlError::Eval(
+                        "range queries need an expression of type scalar or instant vector".into(),
+                    ));
+                }
+            }
+            t += step;
+        }
+        Ok(series
+            .into_iter()
+            .map(|(labels, points)| Series { labels, points })
+            .collect())
+    }
+}
+
+fn is_stale(v: f64) -> bool {
+    v.to_bits() == STALE_NAN_BITS
+}

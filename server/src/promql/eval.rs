@@ -1,0 +1,440 @@
+//! Evaluation of a parsed expression at one point in time.
+
+use super::{At, LOOKBACK_MS, LabelSet, PromqlError, Sample, Series, Value, functions, is_stale};
+use crate::query::convert_matcher;
+use crate::storage::{METRIC_NAME, Matcher, Storage};
+use promql_parser::parser::{
+    AggregateExpr, AtModifier, BinaryExpr, Expr, LabelModifier, Offset, VectorSelector,
+};
+use std::collections::BTreeMap;
+use std::time::UNIX_EPOCH;
+
+pub(crate) struct Evaluator<'a> {
+    storage: &'a Storage,
+}
+
+impl<'a> Evaluator<'a> {
+    pub(crate) fn new(storage: &'a Storage) -> Self {
+        Evaluator { storage }
+    }
+
+    pub(crate) fn eval(&self, expr: &Expr, at: At) -> Result<Value, PromqlError> {
+        match expr {
+            Expr::NumberLiteral(n) => Ok(Value::Scalar { t: at.t, v: n.val }),
+            Expr::StringLiteral(s) => Ok(Value::String(s.val.clone())),
+            Expr::Paren(p) => self.eval(&p.expr, at),
+            Expr::Unary(u) => match self.eval(&u.expr, at)? {
+                Value::Scalar { t, v } => Ok(Value::Scalar { t, v: -v }),
+                Value::Vector(samples) => Ok(Value::Vector(
+                    samples
+                        .into_iter()
+                        .map(|s| Sample {
+                            labels: drop_name(s.labels),
+                            v: -s.v,
+                            ..s
+                        })
+                        .collect(),
+                )),
+                _ => Err(PromqlError::Eval(
+                    "unary minus needs a scalar or a vector".into(),
+                )),
+            },
+            Expr::VectorSelector(vs) => self.instant_vector(vs, at),
+            Expr::MatrixSelector(ms) => {
+                let range = ms.range.as_millis() as i64;
+                Ok(Value::Matrix(self.range_vector(&ms.vs, range, at)?))
+            }
+            Expr::Call(call) => functions::call(self, call, at),
+            Expr::Aggregate(agg) => self.aggregate(agg, at),
+            Expr::Binary(bin) => self.binary(bin, at),
+            Expr::Subquery(_) => Err(PromqlError::Unsupported("subqueries".into())),
+            Expr::Extension(_) => Err(PromqlError::Unsupported("extensions".into())),
+        }
+    }
+
+    /// The series a selector names, with their samples in `(mint, maxt]`
+    /// (stale markers included).
+    fn select(
+        &self,
+        vs: &VectorSelector,
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<Series>, PromqlError> {
+        if !vs.matchers.or_matchers.is_empty() {
+            return Err(PromqlError::Unsupported("`or` inside a selector".into()));
+        }
+        let mut matchers: Vec<Matcher> = Vec::new();
+        if let Some(name) = &vs.name {
+            matchers.push(Matcher::equal(METRIC_NAME, name.clone()));
+        }
+        for m in &vs.matchers.matchers {
+            matchers.push(convert_matcher(m.clone()).map_err(PromqlError::Eval)?);
+        }
+        let mut out = Vec::new();
+        for (id, labels) in self.storage.select_series(&matchers)? {
+            let points: Vec<(i64, f64)> = self
+                .storage
+                .samples(id, mint + 1, maxt)?
+                .into_iter()
+                .map(|s| (s.t, s.v))
+                .collect();
+            out.push(Series {
+                labels: labels.to_map(),
+                points,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The time a selector reads at: `@` if given, minus `offset`.
+    fn read_time(vs: &VectorSelector, at: At) -> i64 {
+        let base = match &vs.at {
+            None => at.t,
+            Some(AtModifier::Start) => at.start,
+            Some(AtModifier::End) => at.end,
+            Some(AtModifier::At(time)) => match time.duration_since(UNIX_EPOCH) {
+                Ok(d) => d.as_millis() as i64,
+                Err(e) => -(e.duration().as_millis() as i64),
+            },
+        };
+        match &vs.offset {
+            None => base,
+            Some(Offset::Pos(d)) => base - d.as_millis() as i64,
+            Some(Offset::Neg(d)) => base + d.as_millis() as i64,
+        }
+    }
+
+    /// Each series' newest sample in the lookback window, unless that sample
+    /// is a stale marker (the series ended).
+    fn instant_vector(&self, vs: &VectorSelector, at: At) -> Result<Value, PromqlError> {
+        let t = Self::read_time(vs, at);
+        let mut out = Vec::new();
+        for series in self.select(vs, t - LOOKBACK_MS, t)? {
+            if let Some(&(_, v)) = series.points.last()
+                && !is_stale(v)
+            {
+                out.push(Sample {
+                    labels: series.labels,
+                    t: at.t,
+                    v,
+                });
+            }
+        }
+        Ok(Value::Vector(out))
+    }
+
+    /// Each series' samples in `(t - range, t]`, stale markers left out.
+    pub(crate) fn range_vector(
+        &self,
+        vs: &VectorSelector,
+        range: i64,
+        at: At,
+    ) -> Result<Vec<Series>, PromqlError> {
+        let t = Self::read_time(vs, at);
+        Ok(self
+            .select(vs, t - range, t)?
+            .into_iter()
+            .map(|s| Series {
+                labels: s.labels,
+                points: s.points.into_iter().filter(|p| !is_stale(p.1)).collect(),
+            })
+            .filter(|s| !s.points.is_empty())
+            .collect())
+    }
+
+    pub(crate) fn vector(&self, expr: &Expr, at: At) -> Result<Vec<Sample>, PromqlError> {
+        match self.eval(expr, at)? {
+            Value::Vector(v) => Ok(v),
+            other => Err(PromqlError::Eval(format!(
+                "expected an instant vector, got {}",
+                kind(&other)
+            ))),
+        }
+    }
+
+    pub(crate) fn scalar(&self, expr: &Expr, at: At) -> Result<f64, PromqlError> {
+        match self.eval(expr, at)? {
+            Value::Scalar { v, .. } => Ok(v),
+            other => Err(PromqlError::Eval(format!(
+                "expected a scalar, got {}",
+                kind(&other)
+            ))),
+        }
+    }
+
+    fn aggregate(&self, agg: &AggregateExpr, at: At) -> Result<Value, PromqlError> {
+        let op = agg.op.to_string();
+        let input = self.vector(&agg.expr, at)?;
+        let mut groups: BTreeMap<LabelSet, Vec<f64>> = BTreeMap::new();
+        for s in input {
+            let key = match &agg.modifier {
+                None => LabelSet::new(),
+                Some(LabelModifier::Include(keep)) => s
+                    .labels
+                    .iter()
+                    .filter(|(k, _)| keep.labels.contains(k))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                Some(LabelModifier::Exclude(drop)) => s
+                    .labels
+                    .iter()
+                    .filter(|(k, _)| k.as_str() != METRIC_NAME && !drop.labels.contains(k))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            };
+            groups.entry(key).or_default().push(s.v);
+        }
+        let mut out = Vec::new();
+        for (labels, values) in groups {
+            let n = values.len() as f64;
+            let mean = || values.iter().sum::<f64>() / n;
+            let variance = || {
+                let m = mean();
+                values.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / n
+            };
+            let v = match op.as_str() {
+                "sum" => values.iter().sum(),
+                "avg" => mean(),
+                "min" => values
+                    .iter()
+                    .copied()
+                    .fold(f64::NAN, |a, b| if a.is_nan() || b < a { b } else { a }),
+                "max" => values
+                    .iter()
+                    .copied()
+                    .fold(f64::NAN, |a, b| if a.is_nan() || b > a { b } else { a }),
+                "count" => n,
+                "group" => 1.0,
+                "stdvar" => variance(),
+                "stddev" => variance().sqrt(),
+                other => return Err(PromqlError::Unsupported(format!("aggregation {other}"))),
+            };
+            out.push(Sample { labels, t: at.t, v });
+        }
+        Ok(Value::Vector(out))
+    }
+
+    fn binary(&self, bin: &BinaryExpr, at: At) -> Result<Value, PromqlError> {
+        let op = bin.op.to_string();
+        let modifier = bin.modifier.as_ref();
+        let return_bool = modifier.is_some_and(|m| m.return_bool);
+        let lhs = self.eval(&bin.lhs, at)?;
+        let rhs = self.eval(&bin.rhs, at)?;
+        let compare = is_comparison(&op);
+        match (lhs, rhs) {
+            (Value::Scalar { v: a, .. }, Value::Scalar { v: b, .. }) => {
+                let v = apply(&op, a, b)?;
+                Ok(Value::Scalar {
+                    t: at.t,
+                    v: if compare {
+                        v.map_or(0.0, |_| 1.0)
+                    } else {
+                        v.unwrap_or(f64::NAN)
+                    },
+                })
+            }
+            (Value::Vector(vec), Value::Scalar { v: b, .. }) => Ok(Value::Vector(scalar_op(
+                vec,
+                |a| apply(&op, a, b),
+                compare,
+                return_bool,
+            )?)),
+            (Value::Scalar { v: a, .. }, Value::Vector(vec)) => Ok(Value::Vector(scalar_op(
+                vec,
+                |b| apply(&op, a, b),
+                compare,
+                return_bool,
+            )?)),
+            (Value::Vector(left), Value::Vector(right)) => {
+                if matches!(op.as_str(), "and" | "or" | "unless") {
+                    return Ok(Value::Vector(set_op(&op, left, right, modifier)));
+                }
+                if modifier.is_some_and(|m| {
+                    !matches!(
+                        m.card,
+                        promql_parser::parser::VectorMatchCardinality::OneToOne
+                    )
+                }) {
+                    return Err(PromqlError::Unsupported("group_left / group_right".into()));
+                }
+                let key = |s: &Sample| match_key(&s.labels, modifier);
+                let mut right_by_key: BTreeMap<LabelSet, &Sample> = BTreeMap::new();
+                for r in &right {
+                    if right_by_key.insert(key(r), r).is_some() {
+                        return Err(PromqlError::Eval(
+                            "found duplicate series for the match group on the right hand-side of the operation".into(),
+                        ));
+                    }
+                }
+                let mut out = Vec::new();
+                for l in left {
+                    let Some(r) = right_by_key.get(&key(&l)) else {
+                        continue;
+                    };
+                    let result = apply(&op, l.v, r.v)?;
+                    let labels = if compare && !return_bool {
+                        l.labels.clone()
+                    } else {
+                        result_labels(&l.labels, modifier)
+                    };
+                    match (compare, return_bool, result) {
+                        (true, true, r) => out.push(Sample {
+                            labels,
+                            t: at.t,
+                            v: if r.is_some() { 1.0 } else { 0.0 },
+                        }),
+                        (true, false, Some(_)) => out.push(Sample {
+                            labels,
+                            t: at.t,
+                            v: l.v,
+                        }),
+                        (true, false, None) => {}
+                        (false, _, r) => out.push(Sample {
+                            labels,
+                            t: at.t,
+                            v: r.unwrap_or(f64::NAN),
+                        }),
+                    }
+                }
+                Ok(Value::Vector(out))
+            }
+            _ => Err(PromqlError::Eval(format!(
+                "operator {op} needs scalars or instant vectors"
+            ))),
+        }
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Scalar { .. } => "scalar",
+        Value::String(_) => "string",
+        Value::Vector(_) => "instant vector",
+        Value::Matrix(_) => "range vector",
+    }
+}
+
+pub(crate) fn drop_name(mut labels: LabelSet) -> LabelSet {
+    labels.remove(METRIC_NAME);
+    labels
+}
+
+fn is_comparison(op: &str) -> bool {
+    matches!(op, "==" | "!=" | ">" | "<" | ">=" | "<=")
+}
+
+/// `Some(value)` for arithmetic; for comparisons `Some(a)` when true, `None`
+/// when false.
+fn apply(op: &str, a: f64, b: f64) -> Result<Option<f64>, PromqlError> {
+    let test = |c: bool| if c { Some(a) } else { None };
+    Ok(match op {
+        "+" => Some(a + b),
+        "-" => Some(a - b),
+        "*" => Some(a * b),
+        "/" => Some(a / b),
+        "%" => Some(a % b),
+        "^" => Some(a.powf(b)),
+        "atan2" => Some(a.atan2(b)),
+        "==" => test(a == b),
+        "!=" => test(a != b),
+        ">" => test(a > b),
+        "<" => test(a < b),
+        ">=" => test(a >= b),
+        "<=" => test(a <= b),
+        other => return Err(PromqlError::Unsupported(format!("operator {other}"))),
+    })
+}
+
+/// A vector against a scalar: arithmetic drops the metric name; a comparison
+/// filters (or, with `bool`, answers 0/1 without the name).
+fn scalar_op(
+    vec: Vec<Sample>,
+    f: impl Fn(f64) -> Result<Option<f64>, PromqlError>,
+    compare: bool,
+    return_bool: bool,
+) -> Result<Vec<Sample>, PromqlError> {
+    let mut out = Vec::new();
+    for s in vec {
+        let result = f(s.v)?;
+        match (compare, return_bool, result) {
+            (true, true, r) => out.push(Sample {
+                labels: drop_name(s.labels),
+                v: if r.is_some() { 1.0 } else { 0.0 },
+                ..s
+            }),
+            (true, false, Some(_)) => out.push(s),
+            (true, false, None) => {}
+            (false, _, r) => out.push(Sample {
+                labels: drop_name(s.labels),
+                v: r.unwrap_or(f64::NAN),
+                ..s
+            }),
+        }
+    }
+    Ok(out)
+}
+
+/// The labels two sides are matched on: `on(...)` keeps those, `ignoring(...)`
+/// drops those, and the metric name never counts.
+fn match_key(labels: &LabelSet, modifier: Option<&promql_parser::parser::BinModifier>) -> LabelSet {
+    match modifier.and_then(|m| m.matching.as_ref()) {
+        Some(LabelModifier::Include(on)) => labels
+            .iter()
+            .filter(|(k, _)| on.labels.contains(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        Some(LabelModifier::Exclude(ignoring)) => labels
+            .iter()
+            .filter(|(k, _)| k.as_str() != METRIC_NAME && !ignoring.labels.contains(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        None => drop_name(labels.clone()),
+    }
+}
+
+/// A one-to-one result's labels: the left side's, without the metric name;
+/// with `on(...)`, only those labels.
+fn result_labels(
+    labels: &LabelSet,
+    modifier: Option<&promql_parser::parser::BinModifier>,
+) -> LabelSet {
+    match modifier.and_then(|m| m.matching.as_ref()) {
+        Some(LabelModifier::Include(_)) => match_key(labels, modifier),
+        _ => drop_name(labels.clone()),
+    }
+}
+
+fn set_op(
+    op: &str,
+    left: Vec<Sample>,
+    right: Vec<Sample>,
+    modifier: Option<&promql_parser::parser::BinModifier>,
+) -> Vec<Sample> {
+    let right_keys: std::collections::BTreeSet<LabelSet> = right
+        .iter()
+        .map(|s| match_key(&s.labels, modifier))
+        .collect();
+    match op {
+        "and" => left
+            .into_iter()
+            .filter(|s| right_keys.contains(&match_key(&s.labels, modifier)))
+            .collect(),
+        "unless" => left
+            .into_iter()
+            .filter(|s| !right_keys.contains(&match_key(&s.labels, modifier)))
+            .collect(),
+        _ => {
+            let left_keys: std::collections::BTreeSet<LabelSet> = left
+                .iter()
+                .map(|s| match_key(&s.labels, modifier))
+                .collect();
+            let mut out = left;
+            out.extend(
+                right
+                    .into_iter()
+                    .filter(|s| !left_keys.contains(&match_key(&s.labels, modifier))),
+            );
+            out
+        }
+    }
+}
