@@ -140,3 +140,35 @@ impl<'a> Engine<'a> {
 fn is_stale(v: f64) -> bool {
     v.to_bits() == STALE_NAN_BITS
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::{Append, Labels, Sample as StoredSample, StorageConfig};
+
+    fn store_with(values: impl Iterator<Item = (i64, f64)>) -> (tempfile::TempDir, Storage) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = StorageConfig::new(dir.path());
+        config.sync_wal = false;
+        let storage = Storage::open(config).unwrap();
+        let samples = values.map(|(t, v)| StoredSample { t, v }).collect();
+        let labels = Labels::new([("__name__", "x")]);
+        storage.append(&[Append { labels, samples }]).unwrap();
+        (dir, storage)
+    }
+
+    #[test]
+    fn offset_moves_the_window_and_its_extrapolation_back() {
+        // 0, 30, 60, … every 10 s until 10,000 s.
+        let (_dir, storage) = store_with((0..=1000).map(|i| (i * 10_000, 30.0 * i as f64)));
+        let engine = Engine::new(&storage);
+        let Value::Vector(v) = engine
+            .instant("rate(x[1m] offset 10000s)", 18_000_000)
+            .unwrap()
+        else {
+            panic!("a vector");
+        };
+        assert_eq!(v.len(), 1);
+        assert!((v[0].v - 3.0).abs() < 1e-9, "{v:?}");
+    }
+}

@@ -177,7 +177,8 @@ enum Command {
     Load {
         interval: i64,
         series: Vec<(LabelSet, Vec<Point>)>,
-        unreadable: bool,
+        /// Metric names of series in a syntax this harness does not read.
+        unreadable: Vec<String>,
     },
     Clear,
     Eval(Case),
@@ -214,18 +215,23 @@ fn parse_script(text: &str) -> Vec<Command> {
         let number = i;
         if line == "clear" {
             out.push(Command::Clear);
-        } else if let Some(interval) = line.strip_prefix("load ") {
+        } else if let Some(interval) = line
+            .strip_prefix("load ")
+            // `load_with_nhcb` also derives native histograms from classic
+            // ones; the classic float series are what TinyObs stores.
+            .or_else(|| line.strip_prefix("load_with_nhcb "))
+        {
             let interval = interval
                 .split_whitespace()
                 .next()
                 .and_then(duration_ms)
                 .unwrap_or(60_000);
             let mut series = Vec::new();
-            let mut unreadable = false;
+            let mut unreadable = Vec::new();
             for b in body {
                 match parse_series_line(b).and_then(|(l, rest)| Some((l, parse_points(rest)?))) {
                     Some(s) => series.push(s),
-                    None => unreadable = true,
+                    None => unreadable.push(b.split(['{', ' ']).next().unwrap_or("").to_string()),
                 }
             }
             out.push(Command::Load {
@@ -366,6 +372,10 @@ fn run_case(engine: &Engine<'_>, case: &Case) -> Result<(), String> {
             }),
     };
     let value = match (result, case.expect_fail) {
+        // Refusing what the engine cannot do yet is not the expected error.
+        (Err(tinyobs::promql::PromqlError::Unsupported(what)), _) => {
+            return Err(format!("not supported yet: {what}"));
+        }
         (Err(_), true) => return Ok(()),
         (Ok(_), true) => return Err("expected an error".into()),
         (Err(e), false) => return Err(e.to_string()),
@@ -435,14 +445,16 @@ fn run_file(path: &Path) -> Tally {
     let mut tally = Tally::default();
     let mut dir = tempfile::tempdir().unwrap();
     let mut store = open_store(dir.path());
-    let mut unreadable_data = false;
+    // Metrics loaded in a syntax this harness does not read (native
+    // histograms): a case that queries one is skipped.
+    let mut unreadable_data: Vec<String> = Vec::new();
     for command in parse_script(&text) {
         match command {
             Command::Clear => {
                 drop(store);
                 dir = tempfile::tempdir().unwrap();
                 store = open_store(dir.path());
-                unreadable_data = false;
+                unreadable_data.clear();
             }
             Command::Load {
                 interval,
@@ -450,11 +462,14 @@ fn run_file(path: &Path) -> Tally {
                 unreadable,
                 ..
             } => {
-                unreadable_data |= unreadable;
+                unreadable_data.extend(unreadable);
                 load(&store, interval, &series);
             }
             Command::Eval(case) => {
-                if case.unreadable || unreadable_data || case.unsupported.is_some() {
+                let reads_unreadable = unreadable_data
+                    .iter()
+                    .any(|m| m.is_empty() || case.query.contains(m.as_str()));
+                if case.unreadable || reads_unreadable || case.unsupported.is_some() {
                     tally.skipped += 1;
                     continue;
                 }
@@ -463,6 +478,15 @@ fn run_file(path: &Path) -> Tally {
                     Ok(()) => tally.passed += 1,
                     Err(why) => {
                         tally.failed += 1;
+                        // PROMQL_VERBOSE=1 lists every failure, in full.
+                        if std::env::var_os("PROMQL_VERBOSE").is_some() {
+                            println!(
+                                "FAIL {}:{}: {}\n  {why}",
+                                path.display(),
+                                case.line,
+                                case.query
+                            );
+                        }
                         if tally.first_failures.len() < 3 {
                             let why: String = why.chars().take(160).collect();
                             tally

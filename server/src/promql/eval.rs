@@ -4,7 +4,8 @@ use super::{At, LOOKBACK_MS, LabelSet, PromqlError, Sample, Series, Value, funct
 use crate::query::convert_matcher;
 use crate::storage::{METRIC_NAME, Matcher, Storage};
 use promql_parser::parser::{
-    AggregateExpr, AtModifier, BinaryExpr, Expr, LabelModifier, Offset, VectorSelector,
+    AggregateExpr, AtModifier, BinaryExpr, Expr, LabelModifier, Offset, SubqueryExpr,
+    VectorSelector,
 };
 use std::collections::BTreeMap;
 use std::time::UNIX_EPOCH;
@@ -47,7 +48,7 @@ impl<'a> Evaluator<'a> {
             Expr::Call(call) => functions::call(self, call, at),
             Expr::Aggregate(agg) => self.aggregate(agg, at),
             Expr::Binary(bin) => self.binary(bin, at),
-            Expr::Subquery(_) => Err(PromqlError::Unsupported("subqueries".into())),
+            Expr::Subquery(sq) => Ok(Value::Matrix(self.subquery(sq, at)?.0)),
             Expr::Extension(_) => Err(PromqlError::Unsupported("extensions".into())),
         }
     }
@@ -87,8 +88,58 @@ impl<'a> Evaluator<'a> {
     }
 
     /// The time a selector reads at: `@` if given, minus `offset`.
-    fn read_time(vs: &VectorSelector, at: At) -> i64 {
-        let base = match &vs.at {
+    pub(crate) fn read_time(vs: &VectorSelector, at: At) -> i64 {
+        shifted_time(vs.at.as_ref(), vs.offset.as_ref(), at)
+    }
+
+    /// A subquery's points: the inner expression evaluated at every multiple
+    /// of its step in `(t - range, t]` (t moved by `@` and `offset`), with
+    /// the range and t.
+    pub(crate) fn subquery(
+        &self,
+        sq: &SubqueryExpr,
+        at: At,
+    ) -> Result<(Vec<Series>, i64, i64), PromqlError> {
+        let end = shifted_time(sq.at.as_ref(), sq.offset.as_ref(), at);
+        let range = sq.range.as_millis() as i64;
+        // Without a step, the default evaluation interval: one minute.
+        let step = sq.step.map_or(60_000, |d| d.as_millis() as i64).max(1);
+        let mint = end - range;
+        let mut t = mint.div_euclid(step) * step;
+        if t <= mint {
+            t += step;
+        }
+        let mut series: BTreeMap<LabelSet, Vec<(i64, f64)>> = BTreeMap::new();
+        while t <= end {
+            let inner = At { t, ..at };
+            match self.eval(&sq.expr, inner)? {
+                Value::Vector(samples) => {
+                    for s in samples {
+                        series.entry(s.labels).or_default().push((t, s.v));
+                    }
+                }
+                Value::Scalar { v, .. } => series.entry(LabelSet::new()).or_default().push((t, v)),
+                other => {
+                    return Err(PromqlError::Eval(format!(
+                        "subqueries need a scalar or an instant vector, got {}",
+                        kind(&other)
+                    )));
+                }
+            }
+            t += step;
+        }
+        let series = series
+            .into_iter()
+            .map(|(labels, points)| Series { labels, points })
+            .collect();
+        Ok((series, range, end))
+    }
+}
+
+/// The time a selector or subquery reads at: `@` if given, minus `offset`.
+fn shifted_time(at_modifier: Option<&AtModifier>, offset: Option<&Offset>, at: At) -> i64 {
+    {
+        let base = match at_modifier {
             None => at.t,
             Some(AtModifier::Start) => at.start,
             Some(AtModifier::End) => at.end,
@@ -97,13 +148,15 @@ impl<'a> Evaluator<'a> {
                 Err(e) => -(e.duration().as_millis() as i64),
             },
         };
-        match &vs.offset {
+        match offset {
             None => base,
             Some(Offset::Pos(d)) => base - d.as_millis() as i64,
             Some(Offset::Neg(d)) => base + d.as_millis() as i64,
         }
     }
+}
 
+impl Evaluator<'_> {
     /// Each series' newest sample in the lookback window, unless that sample
     /// is a stale marker (the series ended).
     fn instant_vector(&self, vs: &VectorSelector, at: At) -> Result<Value, PromqlError> {
@@ -165,7 +218,22 @@ impl<'a> Evaluator<'a> {
     fn aggregate(&self, agg: &AggregateExpr, at: At) -> Result<Value, PromqlError> {
         let op = agg.op.to_string();
         let input = self.vector(&agg.expr, at)?;
-        let mut groups: BTreeMap<LabelSet, Vec<f64>> = BTreeMap::new();
+        let param = match &agg.param {
+            Some(p) if op == "count_values" => Some(Value::String(match self.eval(p, at)? {
+                Value::String(s) => s,
+                _ => {
+                    return Err(PromqlError::Eval(
+                        "count_values needs a string label".into(),
+                    ));
+                }
+            })),
+            Some(p) => Some(Value::Scalar {
+                t: at.t,
+                v: self.scalar(p, at)?,
+            }),
+            None => None,
+        };
+        let mut groups: BTreeMap<LabelSet, Vec<Sample>> = BTreeMap::new();
         for s in input {
             let key = match &agg.modifier {
                 None => LabelSet::new(),
@@ -182,10 +250,15 @@ impl<'a> Evaluator<'a> {
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect(),
             };
-            groups.entry(key).or_default().push(s.v);
+            groups.entry(key).or_default().push(s);
         }
+        let scalar_param = match &param {
+            Some(Value::Scalar { v, .. }) => *v,
+            _ => f64::NAN,
+        };
         let mut out = Vec::new();
-        for (labels, values) in groups {
+        for (labels, members) in groups {
+            let values: Vec<f64> = members.iter().map(|s| s.v).collect();
             let n = values.len() as f64;
             let mean = || values.iter().sum::<f64>() / n;
             let variance = || {
@@ -207,6 +280,37 @@ impl<'a> Evaluator<'a> {
                 "group" => 1.0,
                 "stdvar" => variance(),
                 "stddev" => variance().sqrt(),
+                "quantile" => super::functions::quantile(scalar_param, values.clone()),
+                "topk" | "bottomk" => {
+                    // The members themselves, with their labels, k largest/smallest.
+                    let k = scalar_param.max(0.0) as usize;
+                    let mut members = members;
+                    members.sort_by(|a, b| {
+                        let ord = a.v.total_cmp(&b.v);
+                        if op == "topk" { ord.reverse() } else { ord }
+                    });
+                    out.extend(members.into_iter().take(k));
+                    continue;
+                }
+                "count_values" => {
+                    let Some(Value::String(label)) = &param else {
+                        unreachable!()
+                    };
+                    let mut counts: BTreeMap<String, f64> = BTreeMap::new();
+                    for v in &values {
+                        *counts.entry(crate::query::format_value(*v)).or_default() += 1.0;
+                    }
+                    for (value, count) in counts {
+                        let mut l = labels.clone();
+                        l.insert(label.clone(), value);
+                        out.push(Sample {
+                            labels: l,
+                            t: at.t,
+                            v: count,
+                        });
+                    }
+                    continue;
+                }
                 other => return Err(PromqlError::Unsupported(format!("aggregation {other}"))),
             };
             out.push(Sample { labels, t: at.t, v });
@@ -393,14 +497,16 @@ fn match_key(labels: &LabelSet, modifier: Option<&promql_parser::parser::BinModi
 }
 
 /// A one-to-one result's labels: the left side's, without the metric name;
-/// with `on(...)`, only those labels.
+/// with `on(...)` only those labels, with `ignoring(...)` without those.
 fn result_labels(
     labels: &LabelSet,
     modifier: Option<&promql_parser::parser::BinModifier>,
 ) -> LabelSet {
     match modifier.and_then(|m| m.matching.as_ref()) {
-        Some(LabelModifier::Include(_)) => match_key(labels, modifier),
-        _ => drop_name(labels.clone()),
+        Some(LabelModifier::Include(_)) | Some(LabelModifier::Exclude(_)) => {
+            match_key(labels, modifier)
+        }
+        None => drop_name(labels.clone()),
     }
 }
 

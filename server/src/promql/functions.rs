@@ -3,6 +3,7 @@
 
 use super::eval::{Evaluator, drop_name};
 use super::{At, PromqlError, Sample, Series, Value};
+use app::chart::scale::{civil_from_days, days_from_civil};
 use promql_parser::parser::{Call, Expr};
 
 pub(crate) fn call(ev: &Evaluator<'_>, call: &Call, at: At) -> Result<Value, PromqlError> {
@@ -21,11 +22,11 @@ pub(crate) fn call(ev: &Evaluator<'_>, call: &Call, at: At) -> Result<Value, Pro
         "rate" | "increase" | "delta" | "irate" | "idelta" | "sum_over_time" | "avg_over_time"
         | "min_over_time" | "max_over_time" | "count_over_time" | "last_over_time"
         | "stddev_over_time" | "stdvar_over_time" | "changes" | "resets" | "present_over_time" => {
-            let (series, range) = range_arg(ev, arg(0)?, at)?;
+            let (series, range, read_at) = range_arg(ev, arg(0)?, at)?;
             let keep_name = name == "last_over_time";
             let mut out = Vec::new();
             for s in series {
-                if let Some(v) = over_range(name, &s.points, at.t - range, at.t, range) {
+                if let Some(v) = over_range(name, &s.points, read_at - range, read_at, range) {
                     let labels = if keep_name {
                         s.labels
                     } else {
@@ -100,11 +101,297 @@ pub(crate) fn call(ev: &Evaluator<'_>, call: &Call, at: At) -> Result<Value, Pro
             };
             Ok(Value::Scalar { t: at.t, v })
         }
+        "round" => {
+            let to = match args.get(1) {
+                Some(e) => ev.scalar(e, at)?,
+                None => 1.0,
+            };
+            let input = ev.vector(arg(0)?, at)?;
+            // Prometheus rounds half up (towards +Inf), to a multiple of `to`.
+            Ok(Value::Vector(map_values(input, |v| {
+                (v / to + 0.5).floor() * to
+            })))
+        }
+        "clamp" | "clamp_min" | "clamp_max" => {
+            let input = ev.vector(arg(0)?, at)?;
+            let (lo, hi) = match name {
+                "clamp" => (ev.scalar(arg(1)?, at)?, ev.scalar(arg(2)?, at)?),
+                "clamp_min" => (ev.scalar(arg(1)?, at)?, f64::INFINITY),
+                _ => (f64::NEG_INFINITY, ev.scalar(arg(1)?, at)?),
+            };
+            if lo > hi {
+                return Ok(Value::Vector(Vec::new()));
+            }
+            Ok(Value::Vector(
+                input
+                    .into_iter()
+                    .map(|s| Sample {
+                        labels: drop_name(s.labels),
+                        v: if s.v.is_nan() {
+                            s.v
+                        } else {
+                            s.v.max(lo).min(hi)
+                        },
+                        ..s
+                    })
+                    .collect(),
+            ))
+        }
+        "sort" | "sort_desc" => {
+            let mut input = ev.vector(arg(0)?, at)?;
+            // NaN sorts last either way, as in Prometheus.
+            input.sort_by(|a, b| match (a.v.is_nan(), b.v.is_nan()) {
+                (true, true) => std::cmp::Ordering::Equal,
+                (true, false) => std::cmp::Ordering::Greater,
+                (false, true) => std::cmp::Ordering::Less,
+                _ if name == "sort" => a.v.total_cmp(&b.v),
+                _ => b.v.total_cmp(&a.v),
+            });
+            Ok(Value::Vector(input))
+        }
+        "label_replace" => {
+            let input = ev.vector(arg(0)?, at)?;
+            let [dst, replacement, src, regex] =
+                [1, 2, 3, 4].map(|i| string_arg(args.get(i).map(|b| b.as_ref())));
+            let (dst, replacement, src, regex) = (dst?, replacement?, src?, regex?);
+            let re = regex::Regex::new(&format!("^(?s:{regex})$")).map_err(|e| {
+                PromqlError::Eval(format!(
+                    "invalid regular expression in label_replace(): {e}"
+                ))
+            })?;
+            let mut out = Vec::new();
+            for mut s in input {
+                let value = s.labels.get(&src).cloned().unwrap_or_default();
+                if let Some(caps) = re.captures(&value) {
+                    let mut result = String::new();
+                    caps.expand(&replacement, &mut result);
+                    if result.is_empty() {
+                        s.labels.remove(&dst);
+                    } else {
+                        s.labels.insert(dst.clone(), result);
+                    }
+                }
+                out.push(s);
+            }
+            Ok(Value::Vector(out))
+        }
+        "label_join" => {
+            let input = ev.vector(arg(0)?, at)?;
+            let dst = string_arg(args.get(1).map(|b| b.as_ref()))?;
+            let sep = string_arg(args.get(2).map(|b| b.as_ref()))?;
+            let sources: Vec<String> = args[3..]
+                .iter()
+                .map(|e| string_arg(Some(e.as_ref())))
+                .collect::<Result<_, _>>()?;
+            Ok(Value::Vector(
+                input
+                    .into_iter()
+                    .map(|mut s| {
+                        let joined: Vec<String> = sources
+                            .iter()
+                            .map(|l| s.labels.get(l).cloned().unwrap_or_default())
+                            .collect();
+                        let joined = joined.join(&sep);
+                        if joined.is_empty() {
+                            s.labels.remove(&dst);
+                        } else {
+                            s.labels.insert(dst.clone(), joined);
+                        }
+                        s
+                    })
+                    .collect(),
+            ))
+        }
+        "minute" | "hour" | "day_of_month" | "day_of_week" | "day_of_year" | "days_in_month"
+        | "month" | "year" => {
+            let input = match args.first() {
+                Some(e) => ev.vector(e, at)?,
+                None => vec![Sample {
+                    labels: Default::default(),
+                    t: at.t,
+                    v: at.t as f64 / 1000.0,
+                }],
+            };
+            Ok(Value::Vector(
+                input
+                    .into_iter()
+                    .map(|s| Sample {
+                        labels: drop_name(s.labels),
+                        v: date_part(name, s.v),
+                        ..s
+                    })
+                    .collect(),
+            ))
+        }
+        "deriv" | "predict_linear" => {
+            let (series, _, _) = range_arg(ev, arg(0)?, at)?;
+            let ahead = match name {
+                "predict_linear" => Some(ev.scalar(arg(1)?, at)?),
+                _ => None,
+            };
+            let mut out = Vec::new();
+            for s in series {
+                if s.points.len() < 2 {
+                    continue;
+                }
+                // Least squares around the evaluation time, as Prometheus does.
+                let (slope, intercept) = linear_regression(&s.points, at.t);
+                let v = match ahead {
+                    Some(secs) => intercept + slope * secs,
+                    None => slope,
+                };
+                out.push(Sample {
+                    labels: drop_name(s.labels),
+                    t: at.t,
+                    v,
+                });
+            }
+            Ok(Value::Vector(out))
+        }
+        "quantile_over_time" => {
+            let q = ev.scalar(arg(0)?, at)?;
+            let (series, _, _) = range_arg(ev, arg(1)?, at)?;
+            Ok(Value::Vector(
+                series
+                    .into_iter()
+                    .map(|s| {
+                        let values: Vec<f64> = s.points.iter().map(|p| p.1).collect();
+                        Sample {
+                            labels: drop_name(s.labels),
+                            t: at.t,
+                            v: quantile(q, values),
+                        }
+                    })
+                    .collect(),
+            ))
+        }
+        "absent" => {
+            let present = !ev.vector(arg(0)?, at)?.is_empty();
+            let labels = match arg(0)? {
+                Expr::VectorSelector(vs) => vs
+                    .matchers
+                    .matchers
+                    .iter()
+                    .filter(|m| {
+                        matches!(m.op, promql_parser::label::MatchOp::Equal)
+                            && m.name != crate::storage::METRIC_NAME
+                    })
+                    .map(|m| (m.name.clone(), m.value.clone()))
+                    .collect(),
+                _ => Default::default(),
+            };
+            Ok(Value::Vector(if present {
+                Vec::new()
+            } else {
+                vec![Sample {
+                    labels,
+                    t: at.t,
+                    v: 1.0,
+                }]
+            }))
+        }
+        "histogram_quantile" => {
+            let q = ev.scalar(arg(0)?, at)?;
+            let input = ev.vector(arg(1)?, at)?;
+            let mut groups: std::collections::BTreeMap<super::LabelSet, Vec<(f64, f64)>> =
+                Default::default();
+            for s in input {
+                let Some(le) = s
+                    .labels
+                    .get("le")
+                    .and_then(|le| crate::ingest::parse_float_text(le))
+                else {
+                    continue;
+                };
+                let mut key = drop_name(s.labels);
+                key.remove("le");
+                groups.entry(key).or_default().push((le, s.v));
+            }
+            let mut out = Vec::new();
+            for (labels, mut buckets) in groups {
+                buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+                let v = crate::query::bucket_quantile(q, &buckets).unwrap_or(f64::NAN);
+                out.push(Sample { labels, t: at.t, v });
+            }
+            Ok(Value::Vector(out))
+        }
         other => Err(PromqlError::Unsupported(format!("function {other}"))),
     }
 }
 
-fn map_values(input: Vec<Sample>, f: fn(f64) -> f64) -> Vec<Sample> {
+fn string_arg(expr: Option<&Expr>) -> Result<String, PromqlError> {
+    match expr {
+        Some(Expr::StringLiteral(s)) => Ok(s.val.clone()),
+        Some(Expr::Paren(p)) => string_arg(Some(&p.expr)),
+        _ => Err(PromqlError::Eval("expected a string argument".into())),
+    }
+}
+
+/// φ-quantile of values, by Prometheus's interpolation (`quantile`).
+pub(crate) fn quantile(q: f64, mut values: Vec<f64>) -> f64 {
+    if values.is_empty() || q.is_nan() {
+        return f64::NAN;
+    }
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
+    values.sort_by(f64::total_cmp);
+    let n = values.len() as f64;
+    let rank = q * (n - 1.0);
+    let lower = rank.floor().max(0.0) as usize;
+    let upper = (lower + 1).min(values.len() - 1);
+    let weight = rank - rank.floor();
+    values[lower] * (1.0 - weight) + values[upper] * weight
+}
+
+/// Slope (per second) and value at `at` of the least-squares line.
+fn linear_regression(points: &[(i64, f64)], at: i64) -> (f64, f64) {
+    let n = points.len() as f64;
+    let (mut sx, mut sy, mut sxy, mut sxx) = (0.0, 0.0, 0.0, 0.0);
+    for &(t, v) in points {
+        let x = (t - at) as f64 / 1000.0;
+        sx += x;
+        sy += v;
+        sxy += x * v;
+        sxx += x * x;
+    }
+    let cov = sxy - sx * sy / n;
+    let var = sxx - sx * sx / n;
+    let slope = cov / var;
+    let intercept = sy / n - slope * sx / n;
+    (slope, intercept)
+}
+
+/// A calendar field of a unix time in seconds (UTC).
+fn date_part(name: &str, secs: f64) -> f64 {
+    let secs = secs as i64;
+    let days = secs.div_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    let (month, day) = (i64::from(month), i64::from(day));
+    match name {
+        "minute" => (secs.rem_euclid(3600) / 60) as f64,
+        "hour" => (secs.rem_euclid(86_400) / 3600) as f64,
+        "day_of_month" => day as f64,
+        "day_of_week" => (days + 4).rem_euclid(7) as f64,
+        "day_of_year" => (days - days_from_civil(year, 1, 1) + 1) as f64,
+        "days_in_month" => {
+            let (ny, nm) = if month == 12 {
+                (year + 1, 1)
+            } else {
+                (year, month + 1)
+            };
+            (days_from_civil(ny, nm, 1) - days_from_civil(year, month, 1)) as f64
+        }
+        "month" => month as f64,
+        _ => year as f64,
+    }
+}
+
+/// Applies `f` to every value; the metric name goes, as the value changed.
+fn map_values(input: Vec<Sample>, f: impl Fn(f64) -> f64) -> Vec<Sample> {
     input
         .into_iter()
         .map(|s| Sample {
@@ -115,17 +402,22 @@ fn map_values(input: Vec<Sample>, f: fn(f64) -> f64) -> Vec<Sample> {
         .collect()
 }
 
-/// A function's range-vector argument, and its range in ms.
-fn range_arg(ev: &Evaluator<'_>, expr: &Expr, at: At) -> Result<(Vec<Series>, i64), PromqlError> {
+/// A function's range-vector argument, its range and the time its window
+/// ends (the evaluation time moved by `offset` and `@`), in ms.
+fn range_arg(
+    ev: &Evaluator<'_>,
+    expr: &Expr,
+    at: At,
+) -> Result<(Vec<Series>, i64, i64), PromqlError> {
     match expr {
         Expr::MatrixSelector(ms) => {
             let range = ms.range.as_millis() as i64;
-            Ok((ev.range_vector(&ms.vs, range, at)?, range))
+            let read_at = Evaluator::read_time(&ms.vs, at);
+            Ok((ev.range_vector(&ms.vs, range, at)?, range, read_at))
         }
         Expr::Paren(p) => range_arg(ev, &p.expr, at),
-        _ => Err(PromqlError::Unsupported(
-            "a range function over a subquery".into(),
-        )),
+        Expr::Subquery(sq) => ev.subquery(sq, at),
+        _ => Err(PromqlError::Eval("expected a range vector".into())),
     }
 }
 
@@ -203,28 +495,25 @@ fn extrapolated_delta(
             }
         }
     }
-    let mut to_start = (first.0 - start) as f64 / 1000.0;
-    let to_end = (end - last.0) as f64 / 1000.0;
     let sampled = (last.0 - first.0) as f64 / 1000.0;
     let average_step = sampled / (points.len() - 1) as f64;
-    if counter && result > 0.0 && first.1 >= 0.0 {
-        let to_zero = sampled * (first.1 / result);
-        if to_zero < to_start {
-            to_start = to_zero;
-        }
-    }
+    // Extrapolate to the window's edges, but by at most half an interval
+    // where the data stops well before an edge.
     let threshold = average_step * 1.1;
-    let mut interval = sampled;
-    interval += if to_start < threshold {
-        to_start
-    } else {
-        average_step / 2.0
+    let edge = |gap: f64| {
+        if gap < threshold {
+            gap
+        } else {
+            average_step / 2.0
+        }
     };
-    interval += if to_end < threshold {
-        to_end
-    } else {
-        average_step / 2.0
-    };
+    let mut to_start = edge((first.0 - start) as f64 / 1000.0);
+    let to_end = edge((end - last.0) as f64 / 1000.0);
+    // A counter is not extrapolated below zero.
+    if counter && result > 0.0 && first.1 >= 0.0 {
+        to_start = to_start.min(sampled * (first.1 / result));
+    }
+    let interval = sampled + to_start + to_end;
     let mut result = result * (interval / sampled);
     if per_second {
         result /= range as f64 / 1000.0;
