@@ -353,34 +353,52 @@ impl Evaluator<'_> {
                 if matches!(op.as_str(), "and" | "or" | "unless") {
                     return Ok(Value::Vector(set_op(&op, left, right, modifier)));
                 }
-                if modifier.is_some_and(|m| {
-                    !matches!(
-                        m.card,
-                        promql_parser::parser::VectorMatchCardinality::OneToOne
-                    )
-                }) {
-                    return Err(PromqlError::Unsupported("group_left / group_right".into()));
-                }
+                use promql_parser::parser::VectorMatchCardinality as Card;
+                let card = modifier.map_or(&Card::OneToOne, |m| &m.card);
+                // The "one" side is indexed by match key; every series of the
+                // "many" side looks its partner up there.
+                let (many, one, include, swapped) = match card {
+                    Card::OneToMany(include) => (right, left, Some(include), true),
+                    Card::ManyToOne(include) => (left, right, Some(include), false),
+                    _ => (left, right, None, false),
+                };
                 let key = |s: &Sample| match_key(&s.labels, modifier);
-                let mut right_by_key: BTreeMap<LabelSet, &Sample> = BTreeMap::new();
-                for r in &right {
-                    if right_by_key.insert(key(r), r).is_some() {
+                let mut one_by_key: BTreeMap<LabelSet, &Sample> = BTreeMap::new();
+                for o in &one {
+                    if one_by_key.insert(key(o), o).is_some() {
                         return Err(PromqlError::Eval(
-                            "found duplicate series for the match group on the right hand-side of the operation".into(),
+                            "found duplicate series for the match group on the one side of the operation".into(),
                         ));
                     }
                 }
+                let mut seen = std::collections::BTreeSet::new();
                 let mut out = Vec::new();
-                for l in left {
-                    let Some(r) = right_by_key.get(&key(&l)) else {
+                for m in many {
+                    let k = key(&m);
+                    let Some(o) = one_by_key.get(&k) else {
                         continue;
                     };
-                    let result = apply(&op, l.v, r.v)?;
-                    let labels = if compare && !return_bool {
-                        l.labels.clone()
-                    } else {
-                        result_labels(&l.labels, modifier)
+                    if include.is_none() && !seen.insert(k) {
+                        return Err(PromqlError::Eval(
+                            "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)".into(),
+                        ));
+                    }
+                    let (vl, vr) = if swapped { (o.v, m.v) } else { (m.v, o.v) };
+                    let result = apply(&op, vl, vr)?;
+                    let mut labels = match include {
+                        None if compare && !return_bool => m.labels.clone(),
+                        None => result_labels(&m.labels, modifier),
+                        Some(_) if compare && !return_bool => m.labels.clone(),
+                        Some(_) => drop_name(m.labels.clone()),
                     };
+                    if let Some(include) = include {
+                        for name in &include.labels {
+                            match o.labels.get(name).filter(|v| !v.is_empty()) {
+                                Some(v) => labels.insert(name.clone(), v.clone()),
+                                None => labels.remove(name),
+                            };
+                        }
+                    }
                     match (compare, return_bool, result) {
                         (true, true, r) => out.push(Sample {
                             labels,
@@ -390,7 +408,7 @@ impl Evaluator<'_> {
                         (true, false, Some(_)) => out.push(Sample {
                             labels,
                             t: at.t,
-                            v: l.v,
+                            v: vl,
                         }),
                         (true, false, None) => {}
                         (false, _, r) => out.push(Sample {

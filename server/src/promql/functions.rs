@@ -19,11 +19,30 @@ pub(crate) fn call(ev: &Evaluator<'_>, call: &Call, at: At) -> Result<Value, Pro
             t: at.t,
             v: at.t as f64 / 1000.0,
         }),
-        "rate" | "increase" | "delta" | "irate" | "idelta" | "sum_over_time" | "avg_over_time"
-        | "min_over_time" | "max_over_time" | "count_over_time" | "last_over_time"
-        | "stddev_over_time" | "stdvar_over_time" | "changes" | "resets" | "present_over_time" => {
+        "rate"
+        | "increase"
+        | "delta"
+        | "irate"
+        | "idelta"
+        | "sum_over_time"
+        | "avg_over_time"
+        | "min_over_time"
+        | "max_over_time"
+        | "count_over_time"
+        | "last_over_time"
+        | "first_over_time"
+        | "stddev_over_time"
+        | "stdvar_over_time"
+        | "changes"
+        | "resets"
+        | "present_over_time"
+        | "mad_over_time"
+        | "ts_of_first_over_time"
+        | "ts_of_last_over_time"
+        | "ts_of_min_over_time"
+        | "ts_of_max_over_time" => {
             let (series, range, read_at) = range_arg(ev, arg(0)?, at)?;
-            let keep_name = name == "last_over_time";
+            let keep_name = matches!(name, "last_over_time" | "first_over_time");
             let mut out = Vec::new();
             for s in series {
                 if let Some(v) = over_range(name, &s.points, read_at - range, read_at, range) {
@@ -136,6 +155,28 @@ pub(crate) fn call(ev: &Evaluator<'_>, call: &Call, at: At) -> Result<Value, Pro
                     })
                     .collect(),
             ))
+        }
+        "sort_by_label" | "sort_by_label_desc" => {
+            let mut input = ev.vector(arg(0)?, at)?;
+            let names: Vec<String> = args[1..]
+                .iter()
+                .map(|e| string_arg(Some(e.as_ref())))
+                .collect::<Result<_, _>>()?;
+            input.sort_by(|a, b| {
+                let by_names = names.iter().map(|n| {
+                    let (x, y) = (a.labels.get(n), b.labels.get(n));
+                    x.cmp(&y)
+                });
+                let ord = by_names
+                    .fold(std::cmp::Ordering::Equal, |acc, o| acc.then(o))
+                    .then_with(|| a.labels.cmp(&b.labels));
+                if name == "sort_by_label" {
+                    ord
+                } else {
+                    ord.reverse()
+                }
+            });
+            Ok(Value::Vector(input))
         }
         "sort" | "sort_desc" => {
             let mut input = ev.vector(arg(0)?, at)?;
@@ -265,10 +306,18 @@ pub(crate) fn call(ev: &Evaluator<'_>, call: &Call, at: At) -> Result<Value, Pro
                     .collect(),
             ))
         }
-        "absent" => {
-            let present = !ev.vector(arg(0)?, at)?.is_empty();
-            let labels = match arg(0)? {
-                Expr::VectorSelector(vs) => vs
+        "absent" | "absent_over_time" => {
+            let present = match name {
+                "absent" => !ev.vector(arg(0)?, at)?.is_empty(),
+                _ => !range_arg(ev, arg(0)?, at)?.0.is_empty(),
+            };
+            let selector = match arg(0)? {
+                Expr::MatrixSelector(ms) => Some(&ms.vs),
+                Expr::VectorSelector(vs) => Some(vs),
+                _ => None,
+            };
+            let labels = match selector {
+                Some(vs) => vs
                     .matchers
                     .matchers
                     .iter()
@@ -451,6 +500,36 @@ fn over_range(name: &str, points: &[(i64, f64)], start: i64, end: i64, range: i6
         "count_over_time" => Some(n),
         "present_over_time" => Some(1.0),
         "last_over_time" => points.last().map(|p| p.1),
+        "first_over_time" => points.first().map(|p| p.1),
+        "ts_of_first_over_time" => points.first().map(|p| p.0 as f64 / 1000.0),
+        "ts_of_last_over_time" => points.last().map(|p| p.0 as f64 / 1000.0),
+        // The last time the extreme was reached, as Prometheus reports it.
+        "ts_of_min_over_time" | "ts_of_max_over_time" => {
+            let better = |a: f64, b: f64| {
+                if name == "ts_of_min_over_time" {
+                    a <= b
+                } else {
+                    a >= b
+                }
+            };
+            let mut best: Option<(i64, f64)> = None;
+            for &(t, v) in points {
+                if v.is_nan() {
+                    continue;
+                }
+                if best.is_none_or(|(_, b)| better(v, b)) {
+                    best = Some((t, v));
+                }
+            }
+            best.map(|(t, _)| t as f64 / 1000.0)
+        }
+        "mad_over_time" => {
+            let median = quantile(0.5, values().collect());
+            Some(quantile(
+                0.5,
+                values().map(|v| (v - median).abs()).collect(),
+            ))
+        }
         "stdvar_over_time" | "stddev_over_time" => {
             let mean = values().sum::<f64>() / n;
             let var = values().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
