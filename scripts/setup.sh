@@ -2,7 +2,7 @@
 # Installs what building and testing TinyObs needs, skipping what is already
 # there. Usage: scripts/setup.sh [build|test|bench]
 #   build: wasm target, cargo-leptos, wasm-bindgen-cli, sass, wasm-opt
-#   test:  build + Chromium + the end-to-end npm packages
+#   test:  build + Chromium + the end-to-end npm packages + promtool
 #   bench: build + Debian's prometheus and victoria-metrics (the peers)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,7 +48,8 @@ command -v cargo-leptos >/dev/null || {
 
 case "$what" in
 test)
-    apt_install chromium chromium-driver
+    # prometheus: its promtool checks TinyObs's Prometheus HTTP API.
+    apt_install chromium chromium-driver prometheus
     [ -d end2end/node_modules/@playwright/test ] || {
         say "npm ci in end2end/"
         (cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)

@@ -4,6 +4,7 @@
 mod dashboards;
 mod events;
 mod ingest;
+mod prometheus;
 mod query;
 
 use crate::ingest::IngestLimits;
@@ -40,6 +41,25 @@ pub fn api_router(state: AppState) -> Router {
         .route("/v1/stats", get(query::stats))
         .route("/v1/series", get(query::series))
         .route("/v1/events", get(events::events))
+        .route(
+            "/api/v1/query",
+            get(prometheus::query).post(prometheus::query),
+        )
+        .route(
+            "/api/v1/query_range",
+            get(prometheus::query_range).post(prometheus::query_range),
+        )
+        .route(
+            "/api/v1/series",
+            get(prometheus::series).post(prometheus::series),
+        )
+        .route(
+            "/api/v1/labels",
+            get(prometheus::labels).post(prometheus::labels),
+        )
+        .route("/api/v1/label/{name}/values", get(prometheus::label_values))
+        .route("/api/v1/metadata", get(prometheus::metadata))
+        .route("/api/v1/status/buildinfo", get(prometheus::buildinfo))
         .route("/v1/dashboards", get(dashboards::list))
         .route(
             "/v1/dashboards/{id}",

@@ -561,3 +561,112 @@ async fn dashboards_are_saved_validated_and_survive_a_crash() {
         json!({"dashboards": []})
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_prometheus_http_api_answers_promql() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let t = now_s() - 600;
+    let metrics: Vec<Value> = (0..10)
+        .flat_map(|i| {
+            ["200", "500"].map(|status| {
+                json!({"name": "req_total", "type": "counter", "value": i * 60,
+                       "timestamp": t + i * 60, "labels": {"status": status}})
+            })
+        })
+        .collect();
+    assert_eq!(
+        post_json(&server, json!({ "metrics": metrics })).await.0,
+        200
+    );
+
+    let at = t + 540;
+    let (status, body) = get(
+        &server,
+        &format!("/api/v1/query?query=sum%20by%20(status)%20(rate(req_total%5B5m%5D))&time={at}"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "success");
+    assert_eq!(body["data"]["resultType"], "vector");
+    let result = body["data"]["result"].as_array().unwrap();
+    assert_eq!(result.len(), 2);
+    assert_eq!(result[0]["metric"], json!({"status": "200"}));
+    assert_eq!(result[0]["value"][1], "1", "60 per minute is 1/s");
+
+    // POST form bodies work as Grafana sends them.
+    let r = client()
+        .post(server.url("/api/v1/query_range"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "query=req_total%7Bstatus%3D%22500%22%7D&start={t}&end={at}&step=60s"
+        ))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["data"]["resultType"], "matrix");
+    assert_eq!(
+        body["data"]["result"][0]["values"]
+            .as_array()
+            .unwrap()
+            .len(),
+        10
+    );
+
+    let (_, series) = get(&server, "/api/v1/series?match[]=req_total").await;
+    assert_eq!(series["data"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        get(&server, "/api/v1/labels").await.1["data"],
+        json!(["__name__", "status"])
+    );
+    assert_eq!(
+        get(&server, "/api/v1/label/status/values").await.1["data"],
+        json!(["200", "500"])
+    );
+    assert_eq!(
+        get(&server, "/api/v1/metadata").await.1["data"]["req_total"][0]["type"],
+        "counter"
+    );
+    assert_eq!(
+        get(&server, "/api/v1/status/buildinfo").await.1["status"],
+        "success"
+    );
+
+    for (path, error_type) in [
+        ("/api/v1/query", "bad_data"),
+        ("/api/v1/query?query=sum(", "bad_data"),
+        (
+            &*format!("/api/v1/query_range?query=up&start={t}&end={at}&step=0"),
+            "bad_data",
+        ),
+        ("/api/v1/series", "bad_data"),
+    ] {
+        let (status, body) = get(&server, path).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert_eq!(body["errorType"], error_type, "{path}");
+        assert_eq!(body["status"], "error");
+    }
+
+    // Debian's promtool (package `prometheus`), when installed, speaks to it.
+    if Command::new("promtool").arg("--version").output().is_ok() {
+        let out = Command::new("promtool")
+            .args(["query", "instant", &server.base, "count(req_total)"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "promtool: {text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("=> 2 @"), "{text}");
+        let out = Command::new("promtool")
+            .args(["query", "labels", &server.base, "status"])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "200\n500");
+    } else {
+        println!("promtool not installed: its part of this test did not run");
+    }
+}

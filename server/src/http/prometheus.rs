@@ -1,0 +1,358 @@
+//! The Prometheus HTTP API (`/api/v1/...`), with Prometheus's JSON shapes and
+//! error types, so Grafana, promtool and other clients can query TinyObs.
+//! Parameters come from the query string or, for POST, a form body.
+
+use super::{AppState, now_ms};
+use crate::promql::{Engine, PromqlError, Value};
+use crate::query::{format_value, parse_matchers, parse_time_param};
+use crate::storage::{METRIC_NAME, Storage};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value as Json_, json};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+/// Longest a query may run before it is abandoned with a 503.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A Prometheus API error: HTTP status, `errorType` and message.
+struct ApiFailure(StatusCode, &'static str, String);
+
+impl IntoResponse for ApiFailure {
+    fn into_response(self) -> Response {
+        let body = json!({ "status": "error", "errorType": self.1, "error": self.2 });
+        (self.0, Json(body)).into_response()
+    }
+}
+
+fn bad_data(message: impl Into<String>) -> ApiFailure {
+    ApiFailure(StatusCode::BAD_REQUEST, "bad_data", message.into())
+}
+
+impl From<PromqlError> for ApiFailure {
+    fn from(e: PromqlError) -> Self {
+        match e {
+            PromqlError::Parse(m) => bad_data(m),
+            PromqlError::Storage(s) => {
+                tracing::error!("storage error in a query: {s}");
+                ApiFailure(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "storage error; see server log".into(),
+                )
+            }
+            other => ApiFailure(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "execution",
+                other.to_string(),
+            ),
+        }
+    }
+}
+
+fn success(data: Json_) -> Response {
+    Json(json!({ "status": "success", "data": data })).into_response()
+}
+
+/// Query-string and form-body parameters together; names may repeat (`match[]`).
+fn params(query: Option<String>, body: &Bytes) -> Result<Vec<(String, String)>, ApiFailure> {
+    let mut out: Vec<(String, String)> = match query {
+        Some(q) => serde_urlencoded::from_str(&q).map_err(|e| bad_data(e.to_string()))?,
+        None => Vec::new(),
+    };
+    if !body.is_empty() {
+        let form: Vec<(String, String)> =
+            serde_urlencoded::from_bytes(body).map_err(|e| bad_data(format!("form body: {e}")))?;
+        out.extend(form);
+    }
+    Ok(out)
+}
+
+fn get<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .rev()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn time_param(params: &[(String, String)], name: &str) -> Result<Option<i64>, ApiFailure> {
+    get(params, name)
+        .map(|t| parse_time_param(name, t).map_err(|e| bad_data(e.0)))
+        .transpose()
+}
+
+/// `15s`, `1m` or a number of seconds.
+fn step_param(text: &str) -> Result<i64, ApiFailure> {
+    if let Ok(secs) = text.parse::<f64>() {
+        return Ok((secs * 1000.0).round() as i64);
+    }
+    promql_parser::util::parse_duration(text)
+        .map(|d| d.as_millis() as i64)
+        .map_err(|_| {
+            bad_data(format!(
+                "invalid parameter \"step\": cannot parse {text:?} to a valid duration"
+            ))
+        })
+}
+
+/// Seconds as Prometheus writes timestamps in results.
+fn secs(t: i64) -> Json_ {
+    json!(t as f64 / 1000.0)
+}
+
+fn value_json(value: Value) -> Json_ {
+    match value {
+        Value::Scalar { t, v } => {
+            json!({ "resultType": "scalar", "result": [secs(t), format_value(v)] })
+        }
+        Value::String(s) => json!({ "resultType": "string", "result": [secs(now_ms()), s] }),
+        Value::Vector(samples) => json!({
+            "resultType": "vector",
+            "result": samples.into_iter().map(|s| json!({
+                "metric": s.labels,
+                "value": [secs(s.t), format_value(s.v)],
+            })).collect::<Vec<_>>(),
+        }),
+        Value::Matrix(series) => json!({
+            "resultType": "matrix",
+            "result": series.into_iter().map(|s| json!({
+                "metric": s.labels,
+                "values": s.points.into_iter().map(|(t, v)| json!([secs(t), format_value(v)])).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        }),
+    }
+}
+
+/// Runs `work` on the blocking pool, giving up after the query timeout.
+async fn run_query<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiFailure> + Send + 'static,
+) -> Result<T, ApiFailure> {
+    match tokio::time::timeout(QUERY_TIMEOUT, tokio::task::spawn_blocking(work)).await {
+        Err(_) => Err(ApiFailure(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            "query timed out".into(),
+        )),
+        Ok(Err(e)) => Err(ApiFailure(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            e.to_string(),
+        )),
+        Ok(Ok(result)) => result,
+    }
+}
+
+/// `GET|POST /api/v1/query?query=&time=`
+pub async fn query(State(state): State<AppState>, RawQuery(q): RawQuery, body: Bytes) -> Response {
+    let result = async {
+        let params = params(q, &body)?;
+        let query = get(&params, "query")
+            .ok_or_else(|| bad_data("invalid parameter \"query\": missing"))?
+            .to_string();
+        let time = time_param(&params, "time")?.unwrap_or_else(now_ms);
+        let storage = state.storage.clone();
+        run_query(move || Ok(Engine::new(&storage).instant(&query, time)?)).await
+    }
+    .await;
+    match result {
+        Ok(value) => success(value_json(value)),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `GET|POST /api/v1/query_range?query=&start=&end=&step=`
+pub async fn query_range(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        let params = params(q, &body)?;
+        let query = get(&params, "query").ok_or_else(|| bad_data("invalid parameter \"query\": missing"))?.to_string();
+        let start = time_param(&params, "start")?.ok_or_else(|| bad_data("invalid parameter \"start\": missing"))?;
+        let end = time_param(&params, "end")?.ok_or_else(|| bad_data("invalid parameter \"end\": missing"))?;
+        let step = step_param(get(&params, "step").ok_or_else(|| bad_data("invalid parameter \"step\": missing"))?)?;
+        if step <= 0 {
+            return Err(bad_data("zero or negative query resolution step widths are not accepted. Try a positive integer"));
+        }
+        if end < start {
+            return Err(bad_data("end timestamp must not be before start time"));
+        }
+        let storage = state.storage.clone();
+        run_query(move || Ok(Engine::new(&storage).range(&query, start, end, step)?)).await
+    }
+    .await;
+    match result {
+        Ok(series) => success(value_json(Value::Matrix(series))),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The series matching any `match[]` selector (all series without one).
+fn matching_series(
+    storage: &Storage,
+    params: &[(String, String)],
+) -> Result<Vec<crate::storage::Labels>, ApiFailure> {
+    let selectors: Vec<&str> = params
+        .iter()
+        .filter(|(n, _)| n == "match[]")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    let lists = if selectors.is_empty() {
+        vec![Vec::new()]
+    } else {
+        selectors
+            .iter()
+            .map(|s| {
+                let s = s.trim();
+                // `metric{...}` or `{...}`: the name becomes a matcher.
+                let (name, rest) = match s.find('{') {
+                    Some(i) => (&s[..i], &s[i..]),
+                    None => (s, ""),
+                };
+                let mut matchers = if rest.is_empty() {
+                    Vec::new()
+                } else {
+                    parse_matchers(rest).map_err(|e| bad_data(e.0))?
+                };
+                if !name.is_empty() {
+                    matchers.push(crate::storage::Matcher::equal(
+                        METRIC_NAME,
+                        name.to_string(),
+                    ));
+                }
+                Ok(matchers)
+            })
+            .collect::<Result<Vec<_>, ApiFailure>>()?
+    };
+    for matchers in lists {
+        for (id, labels) in storage
+            .select_series(&matchers)
+            .map_err(|e| ApiFailure::from(PromqlError::from(e)))?
+        {
+            if seen.insert(id) {
+                out.push(labels);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `GET|POST /api/v1/series?match[]=...`
+pub async fn series(State(state): State<AppState>, RawQuery(q): RawQuery, body: Bytes) -> Response {
+    let result = async {
+        let params = params(q, &body)?;
+        if !params.iter().any(|(n, _)| n == "match[]") {
+            return Err(bad_data("no match[] parameter provided"));
+        }
+        let storage = state.storage.clone();
+        run_query(move || matching_series(&storage, &params)).await
+    }
+    .await;
+    match result {
+        Ok(list) => success(json!(list.iter().map(|l| l.to_map()).collect::<Vec<_>>())),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `GET|POST /api/v1/labels`
+pub async fn labels(State(state): State<AppState>, RawQuery(q): RawQuery, body: Bytes) -> Response {
+    let result = async {
+        let params = params(q, &body)?;
+        let storage = state.storage.clone();
+        run_query(move || {
+            if params.iter().any(|(n, _)| n == "match[]") {
+                let names: BTreeSet<String> = matching_series(&storage, &params)?
+                    .iter()
+                    .flat_map(|l| l.iter().map(|(k, _)| k.to_string()).collect::<Vec<_>>())
+                    .collect();
+                return Ok(names.into_iter().collect::<Vec<_>>());
+            }
+            storage
+                .label_names()
+                .map_err(|e| ApiFailure::from(PromqlError::from(e)))
+        })
+        .await
+    }
+    .await;
+    match result {
+        Ok(names) => success(json!(names)),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `GET /api/v1/label/{name}/values`
+pub async fn label_values(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let result = async {
+        let params = params(q, &Bytes::new())?;
+        let storage = state.storage.clone();
+        run_query(move || {
+            if params.iter().any(|(n, _)| n == "match[]") {
+                let values: BTreeSet<String> = matching_series(&storage, &params)?
+                    .iter()
+                    .filter_map(|l| l.get(&name).map(str::to_string))
+                    .collect();
+                return Ok(values.into_iter().collect::<Vec<_>>());
+            }
+            storage
+                .label_values(&name)
+                .map_err(|e| ApiFailure::from(PromqlError::from(e)))
+        })
+        .await
+    }
+    .await;
+    match result {
+        Ok(values) => success(json!(values)),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `GET /api/v1/metadata`: the type of every metric that has one.
+pub async fn metadata(State(state): State<AppState>) -> Response {
+    let storage = state.storage.clone();
+    let result = run_query(move || {
+        let mut out = serde_json::Map::new();
+        let names = storage
+            .label_values(METRIC_NAME)
+            .map_err(|e| ApiFailure::from(PromqlError::from(e)))?;
+        for name in names {
+            if let Some(kind) = storage
+                .metric_type(&name)
+                .map_err(|e| ApiFailure::from(PromqlError::from(e)))?
+            {
+                out.insert(
+                    name,
+                    json!([{ "type": kind.as_str(), "help": "", "unit": "" }]),
+                );
+            }
+        }
+        Ok(Json_::Object(out))
+    })
+    .await;
+    match result {
+        Ok(data) => success(data),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `GET /api/v1/status/buildinfo`
+pub async fn buildinfo() -> Response {
+    success(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "revision": "",
+        "branch": "",
+        "buildUser": "",
+        "buildDate": "",
+        "goVersion": "",
+    }))
+}
