@@ -13,6 +13,9 @@ use std::collections::BTreeMap;
 
 /// How far back an instant selector looks for a sample.
 pub const LOOKBACK_MS: i64 = 5 * 60 * 1000;
+/// Most samples one query may read, as Prometheus's `query.max-samples`:
+/// memory stays bounded whatever the query.
+pub const MAX_SAMPLES: u64 = 50_000_000;
 /// Most points one series of a range result may have, as in Prometheus.
 pub const MAX_POINTS_PER_SERIES: i64 = 11_000;
 

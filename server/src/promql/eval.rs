@@ -12,11 +12,16 @@ use std::time::UNIX_EPOCH;
 
 pub(crate) struct Evaluator<'a> {
     storage: &'a Storage,
+    /// Samples read so far by this query, against `MAX_SAMPLES`.
+    samples_read: std::cell::Cell<u64>,
 }
 
 impl<'a> Evaluator<'a> {
     pub(crate) fn new(storage: &'a Storage) -> Self {
-        Evaluator { storage }
+        Evaluator {
+            storage,
+            samples_read: std::cell::Cell::new(0),
+        }
     }
 
     pub(crate) fn eval(&self, expr: &Expr, at: At) -> Result<Value, PromqlError> {
@@ -79,6 +84,14 @@ impl<'a> Evaluator<'a> {
                 .into_iter()
                 .map(|s| (s.t, s.v))
                 .collect();
+            let read = self.samples_read.get() + points.len() as u64;
+            if read > super::MAX_SAMPLES {
+                return Err(PromqlError::Eval(format!(
+                    "query processing would load too many samples into memory (more than {})",
+                    super::MAX_SAMPLES
+                )));
+            }
+            self.samples_read.set(read);
             out.push(Series {
                 labels: labels.to_map(),
                 points,
