@@ -666,6 +666,29 @@ async fn the_prometheus_http_api_answers_promql() {
             .output()
             .unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "200\n500");
+        let (start, end) = (t.to_string(), at.to_string());
+        let out = Command::new("promtool")
+            .args([
+                "query", "range", "--start", &start, "--end", &end, "--step", "1m",
+            ])
+            .args([&server.base, "req_total{status=\"200\"}"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Ten samples a minute apart: 0, 60, … 540.
+        assert!(text.contains("req_total{status=\"200\"} =>"), "{text}");
+        assert!(text.contains("540 @["), "{text}");
+        let out = Command::new("promtool")
+            .args(["query", "series", "--match", "req_total", &server.base])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(text.lines().count(), 2, "{text}");
     } else {
         println!("promtool not installed: its part of this test did not run");
     }
