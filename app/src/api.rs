@@ -12,7 +12,14 @@ pub async fn get_json<T: DeserializeOwned>(url: &str) -> Result<T, String> {
             .await
             .map_err(|e| format!("{url}: {e}"))?;
         if !response.ok() {
-            return Err(format!("{url}: HTTP {}", response.status()));
+            // Both TinyObs's API and Prometheus's say why in `error`.
+            let status = response.status();
+            let why = response
+                .json::<serde_json::Value>()
+                .await
+                .ok()
+                .and_then(|v| v["error"].as_str().map(str::to_string));
+            return Err(why.unwrap_or_else(|| format!("{url}: HTTP {status}")));
         }
         response
             .json::<T>()

@@ -1,7 +1,9 @@
 //! Reusable view pieces.
 
 mod chart_card;
+mod metric_names;
 mod search_box;
 
 pub use chart_card::{ChartCard, ChartQuery, auto_axes};
+pub use metric_names::MetricNames;
 pub use search_box::SearchBox;

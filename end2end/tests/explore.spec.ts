@@ -2,7 +2,7 @@
 // one overlay chart, read their raw values in the table, download them as CSV.
 import { expect, test } from "@playwright/test";
 import { readFileSync } from "fs";
-import { seed } from "./seed";
+import { canvasBox, seed } from "./seed";
 
 test("explore: search, pick series into one chart, table and CSV", async ({ page, request }) => {
   const id = `explore${Date.now()}`;
@@ -50,4 +50,26 @@ test("explore: search, pick series into one chart, table and CSV", async ({ page
   await expect(page).toHaveURL(/pick=/);
   await page.reload();
   await expect(page.getByTestId("explore-chart").getByTestId("legend-item")).toHaveCount(2);
+});
+
+test("explore: a PromQL query is charted, and a bad one says why", async ({ page, request }) => {
+  const id = `promql${Date.now()}`;
+  await seed(request, [
+    { name: `${id}_requests_total`, type: "counter", labels: { status: "200" }, value: (i) => i * 60 },
+    { name: `${id}_requests_total`, type: "counter", labels: { status: "500" }, value: (i) => i * 6 },
+  ]);
+  await page.goto("/explore");
+  await page.getByTestId("promql-input").fill(`sum by (status) (rate(${id}_requests_total[5m]))`);
+  await page.getByTestId("promql-input").press("Enter");
+  const chart = page.getByTestId("promql-chart");
+  await expect(chart.getByTestId("legend-item")).toHaveText(["status=200", "status=500"]);
+  await expect(chart.getByTestId("chart-status")).toHaveText(/drawn [1-9]\d* points/);
+  // 60 per minute: the tooltip reads 1/s for status 200.
+  const box = await canvasBox(chart.getByTestId("chart-card"));
+  await page.mouse.move(box.x + box.width * 0.8, box.y + box.height / 2);
+  await expect(chart.getByTestId("tooltip")).toContainText("1");
+
+  await page.getByTestId("promql-input").fill("sum(");
+  await page.getByTestId("promql-run").click();
+  await expect(chart.getByTestId("chart-status")).toContainText("error");
 });

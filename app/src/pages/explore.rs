@@ -4,7 +4,7 @@
 
 use crate::api::{download, get_json, selector, url_encode};
 use crate::chart::scale::format_datetime;
-use crate::components::{ChartCard, ChartQuery, SearchBox, auto_axes};
+use crate::components::{ChartCard, ChartQuery, MetricNames, SearchBox, auto_axes};
 use crate::model::{MetricsList, RawResponse, SeriesFunction, SeriesList};
 use crate::ui::{now_ms, tz_offset_ms, use_ui};
 use leptos::prelude::*;
@@ -134,6 +134,13 @@ pub fn Explore() -> impl IntoView {
     let metric = RwSignal::new(None::<String>);
     let picked = RwSignal::new(Vec::<Picked>::new());
     let series_filter = RwSignal::new(String::new());
+    // A PromQL expression typed in, and the one last run.
+    let promql_text = RwSignal::new(String::new());
+    let promql = RwSignal::new(None::<String>);
+    let run_promql = move || {
+        let text = promql_text.get_untracked().trim().to_string();
+        promql.set((!text.is_empty()).then_some(text));
+    };
     #[cfg(feature = "hydrate")]
     sync_url(picked);
 
@@ -168,6 +175,32 @@ pub fn Explore() -> impl IntoView {
     };
 
     view! {
+        <div class="promql-bar">
+            <input
+                class="promql-input"
+                list="explore-metric-names"
+                placeholder="PromQL, e.g. sum by (status) (rate(http_requests_total[5m]))"
+                data-testid="promql-input"
+                prop:value=move || promql_text.get()
+                on:input=move |ev| promql_text.set(event_target_value(&ev))
+                on:keydown=move |ev| {
+                    if ev.key() == "Enter" {
+                        run_promql();
+                    }
+                }
+            />
+            <button data-testid="promql-run" on:click=move |_| run_promql()>"run"</button>
+            <MetricNames id="explore-metric-names"/>
+        </div>
+        {move || {
+            promql.get().map(|expr| {
+                view! {
+                    <div class="explore-chart" data-testid="promql-chart">
+                        <ChartCard title=expr.clone() queries=vec![ChartQuery::promql(expr)]/>
+                    </div>
+                }
+            })
+        }}
         <div class="explore">
             <div class="explore-search">
                 <SearchBox value=search placeholder="search metrics" testid="explore-search"/>

@@ -17,6 +17,9 @@ pub struct ChartQuery {
     pub axis: Axis,
     /// The unit from a dashboard document, over the one the name implies.
     pub unit: Option<Unit>,
+    /// A PromQL expression, run through `/api/v1/query_range` instead of
+    /// the metric/selector/function above (then `metric` holds the text).
+    pub promql: Option<String>,
 }
 
 impl ChartQuery {
@@ -31,7 +34,35 @@ impl ChartQuery {
             function,
             axis: Axis::Left,
             unit: None,
+            promql: None,
         }
+    }
+
+    /// A chart line set from a PromQL expression.
+    pub fn promql(expr: impl Into<String>) -> Self {
+        let expr = expr.into();
+        ChartQuery {
+            promql: Some(expr.clone()),
+            ..ChartQuery::new(expr, "", SeriesFunction::None)
+        }
+    }
+
+    /// The series of this query in `[start, end]`, at most about
+    /// `max_points` per series.
+    async fn fetch(&self, start: i64, end: i64, max_points: u32) -> Result<RangeResponse, String> {
+        let Some(expr) = &self.promql else {
+            return get_json(&self.url(start, end, max_points)).await;
+        };
+        // One point per two pixel columns, never finer than a second.
+        let step = ((end - start) as f64 / (f64::from(max_points) / 2.0) / 1000.0).max(1.0);
+        let url = format!(
+            "/api/v1/query_range?query={}&start={}&end={}&step={step}",
+            url_encode(expr),
+            start as f64 / 1000.0,
+            end as f64 / 1000.0
+        );
+        let answer: PromAnswer = get_json(&url).await?;
+        Ok(answer.into_range(expr, start, end, max_points))
     }
 
     /// The unit of what is drawn: a quantile of `x_seconds_bucket` is in
@@ -97,6 +128,60 @@ pub fn auto_axes(queries: &mut [ChartQuery]) {
             true => Axis::Left,
             false => Axis::Right,
         };
+    }
+}
+
+/// A Prometheus API answer to a range query (`data.result` of a matrix).
+#[derive(serde::Deserialize)]
+struct PromAnswer {
+    data: PromData,
+}
+
+#[derive(serde::Deserialize)]
+struct PromData {
+    result: Vec<PromSeries>,
+}
+
+#[derive(serde::Deserialize)]
+struct PromSeries {
+    metric: std::collections::BTreeMap<String, String>,
+    values: Vec<(f64, String)>,
+}
+
+impl PromAnswer {
+    /// The same shape as `/v1/query/range` answers, for the chart.
+    fn into_range(self, expr: &str, start: i64, end: i64, max_points: u32) -> RangeResponse {
+        let series = self
+            .data
+            .result
+            .into_iter()
+            .map(|s| {
+                let points: Vec<(i64, Option<f64>)> = s
+                    .values
+                    .into_iter()
+                    .map(|(t, v)| {
+                        (
+                            (t * 1000.0).round() as i64,
+                            v.parse::<f64>().ok().filter(|v| v.is_finite()),
+                        )
+                    })
+                    .collect();
+                crate::model::RangeSeries {
+                    labels: s.metric,
+                    samples: points.len() as u64,
+                    downsampled: false,
+                    points,
+                }
+            })
+            .collect();
+        RangeResponse {
+            metric: expr.to_string(),
+            start,
+            end,
+            resolution: "promql".into(),
+            max_points: max_points as usize,
+            series,
+        }
     }
 }
 
@@ -218,7 +303,7 @@ pub(super) async fn fetch_lines(
     hide.extend(shared_pins(&queries));
     let mut lines = Vec::new();
     for query in &queries {
-        let response: RangeResponse = get_json(&query.url(start, end, max_points)).await?;
+        let response = query.fetch(start, end, max_points).await?;
         let mut found = lines_of(response, query, overlay, &hide);
         found.sort_by(|a, b| a.label.cmp(&b.label));
         lines.extend(found);
@@ -229,8 +314,7 @@ pub(super) async fn fetch_lines(
     if let Some(shift) = compare {
         let mut earlier = Vec::new();
         for query in &queries {
-            let url = query.url(start - shift, end - shift, max_points);
-            let response: RangeResponse = get_json(&url).await?;
+            let response = query.fetch(start - shift, end - shift, max_points).await?;
             earlier.extend(lines_of(response, query, overlay, &hide));
         }
         // Same colour as today's line of the same label, dashed.
@@ -257,6 +341,26 @@ fn compare_label(shift: i64) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn promql_answers_become_chart_series() {
+        let answer: PromAnswer = serde_json::from_str(
+            r#"{"status":"success","data":{"resultType":"matrix","result":[
+                {"metric":{"status":"200"},"values":[[60,"1.5"],[120,"NaN"]]}]}}"#,
+        )
+        .unwrap();
+        let range = answer.into_range("sum(x)", 0, 120_000, 100);
+        assert_eq!(
+            range.series[0].points,
+            vec![(60_000, Some(1.5)), (120_000, None)]
+        );
+        assert_eq!(range.series[0].labels["status"], "200");
+        let q = ChartQuery::promql("sum(x)");
+        assert_eq!(
+            (q.metric.as_str(), q.promql.as_deref()),
+            ("sum(x)", Some("sum(x)"))
+        );
+    }
 
     #[test]
     fn selectors_merge_and_units_follow_the_function() {

@@ -3,10 +3,9 @@
 //! export and import of the JSON document.
 
 use crate::api::{get_json, put_json};
-use crate::components::{ChartCard, ChartQuery};
+use crate::components::{ChartCard, ChartQuery, MetricNames};
 use crate::model::{
-    DashboardDoc, DashboardInfo, DashboardList, MetricsList, PanelDoc, SeriesDoc, SeriesFunction,
-    dashboard_id,
+    DashboardDoc, DashboardInfo, DashboardList, PanelDoc, SeriesDoc, SeriesFunction, dashboard_id,
 };
 use leptos::prelude::*;
 
@@ -105,7 +104,6 @@ pub fn ViewPicker(choice: RwSignal<String>, saved_tick: RwSignal<u64>) -> impl I
 /// A document's panels, each a chart card with a row to add and remove series.
 #[component]
 pub fn DocPanels(doc: RwSignal<Option<DashboardDoc>>, extra: Signal<String>) -> impl IntoView {
-    let metrics = LocalResource::new(|| get_json::<MetricsList>("/v1/metrics/list"));
     let panels = move || {
         doc.get()
             .map(|d| d.panels.into_iter().enumerate().collect::<Vec<_>>())
@@ -126,14 +124,7 @@ pub fn DocPanels(doc: RwSignal<Option<DashboardDoc>>, extra: Signal<String>) -> 
         });
     };
     view! {
-        <datalist id="metric-names">
-            {move || {
-                crate::api::loaded_or_default(metrics.get(), |l| l.metrics)
-                    .into_iter()
-                    .map(|m| view! { <option value=m.name></option> })
-                    .collect_view()
-            }}
-        </datalist>
+        <MetricNames id="metric-names"/>
         <div class="grid doc-panels">
             <For
                 each=panels
