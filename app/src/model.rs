@@ -207,7 +207,12 @@ pub struct PanelDoc {
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct SeriesDoc {
+    /// The metric, or, with `promql` set, the legend text for the expression.
+    #[serde(default)]
     pub metric: String,
+    /// A PromQL expression drawn instead of `metric`/`selector`/`function`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promql: Option<String>,
     /// Label matchers, `{route="/users",status=~"5.."}`; empty for all.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub selector: String,

@@ -26,8 +26,10 @@ test("switching to the HTTP API template", async ({ page, request }) => {
   await expect(page).toHaveURL(/d=tpl%3Ahttp-api/);
   const cards = page.getByTestId("chart-card");
   await expect(cards.locator(".card-title")).toHaveText([
-    "Request rate", "Error rate (5xx)", "Latency p50 / p95 / p99", "Requests vs errors",
+    "Request rate", "Error rate (5xx)", "Latency p50 / p95 / p99", "p99 latency, all routes (PromQL)", "Requests vs errors",
   ]);
+  // A panel defined by a PromQL expression draws through the Prometheus API.
+  await expect(cards.nth(3).getByTestId("chart-status")).toHaveText(/drawn [1-9]\d* points/);
 
   const errors = cards.nth(1);
   // The service is pinned by the filter, so the legend leaves it out.

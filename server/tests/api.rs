@@ -535,6 +535,10 @@ async fn dashboards_are_saved_validated_and_survive_a_crash() {
             "selector",
         ),
         (json!({"title": "Other", "panels": []}), "id of a dashboard"),
+        (
+            json!({"title": "My API", "panels": [{"title": "x", "series": [{"promql": "sum("}]}]}),
+            "panels[0].series[0].promql",
+        ),
     ] {
         let (status, body) = put(&server, "my-api", bad).await;
         assert_eq!(status, 400, "{body}");

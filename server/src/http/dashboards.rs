@@ -39,6 +39,10 @@ pub fn validate(doc: &DashboardDoc) -> Result<(), String> {
         }
         for (s, series) in panel.series.iter().enumerate() {
             let at = format!("panels[{p}].series[{s}]");
+            if let Some(expr) = &series.promql {
+                promql_parser::parser::parse(expr).map_err(|e| format!("{at}.promql: {e}"))?;
+                continue;
+            }
             if !is_valid_metric_name(&series.metric) {
                 return Err(format!(
                     "{at}.metric {:?} is not a metric name",

@@ -88,9 +88,16 @@ impl ChartQuery {
         let mut queries: Vec<ChartQuery> = panel
             .series
             .iter()
-            .map(|s| ChartQuery {
-                unit: s.unit,
-                ..ChartQuery::new(&s.metric, merge_selectors(&s.selector, extra), s.function)
+            .map(|s| match &s.promql {
+                // The page's filters do not reach inside an expression.
+                Some(expr) => ChartQuery {
+                    unit: s.unit,
+                    ..ChartQuery::promql(expr)
+                },
+                None => ChartQuery {
+                    unit: s.unit,
+                    ..ChartQuery::new(&s.metric, merge_selectors(&s.selector, extra), s.function)
+                },
             })
             .collect();
         auto_axes(&mut queries);

@@ -138,8 +138,7 @@ pub(super) fn auto_doc(sections: &[Section], filters: &Filters) -> DashboardDoc 
                         } else {
                             SeriesFunction::None
                         },
-                        axis: None,
-                        unit: None,
+                        ..SeriesDoc::default()
                     }],
                 })
             })

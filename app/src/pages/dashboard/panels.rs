@@ -56,6 +56,9 @@ fn default_function(metric: &str) -> SeriesFunction {
 
 /// How a series is named on its chip in the panel editor.
 fn describe(series: &SeriesDoc) -> String {
+    if let Some(expr) = &series.promql {
+        return expr.clone();
+    }
     let function = match series.function {
         SeriesFunction::None => String::new(),
         SeriesFunction::Rate => " rate".into(),
@@ -346,8 +349,7 @@ mod tests {
             metric: "http_requests_total".into(),
             selector: r#"{status=~"5.."}"#.into(),
             function: SeriesFunction::Rate,
-            axis: None,
-            unit: None,
+            ..SeriesDoc::default()
         };
         assert_eq!(describe(&s), r#"http_requests_total{status=~"5.."} rate"#);
     }
