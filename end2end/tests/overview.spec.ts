@@ -1,16 +1,10 @@
 // Journey: an app pushes metrics over HTTP; the user opens the Metrics tab and
 // sees them listed with the storage totals, rendered by the hydrated page.
 import { expect, test } from "@playwright/test";
+import { watchProblems } from "./seed";
 
 test("the overview shows metrics ingested over HTTP", async ({ page, request }) => {
-  const problems: string[] = [];
-  page.on("pageerror", (e) => problems.push(`pageerror: ${e.message}`));
-  page.on("console", (m) => {
-    if (m.type() === "error") problems.push(`console: ${m.text()}`);
-  });
-  page.on("response", (r) => {
-    if (r.status() >= 400) problems.push(`HTTP ${r.status()} ${r.url()}`);
-  });
+  const problems = watchProblems(page);
 
   const name = `e2e_requests_total_${Date.now()}`;
   const hostile = "<img src=x onerror=alert(1)>";

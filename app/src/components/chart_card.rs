@@ -167,7 +167,7 @@ pub fn ChartCard(
         }
         let g = geometry.get();
         let t = g.time_at(x)?;
-        let rows = values_at(&lines.get(), &hidden.get(), t, units);
+        let rows = lines.with(|l| hidden.with(|h| values_at(l, h, t, units)));
         if rows.is_empty() {
             return None;
         }

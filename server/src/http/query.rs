@@ -119,43 +119,17 @@ pub async fn query_range(
         MAX_POINTS,
     )?;
     let storage = state.storage.clone();
-    if let Function::Quantile(q) = function {
-        return blocking(move || {
-            let series = quantiles(&storage, &matchers, start, end, max_points, q)?;
-            Ok(Json(RangeResponse {
-                metric,
-                start,
-                end,
-                resolution: "raw".into(),
-                max_points,
-                series,
-            }))
-        })
-        .await;
-    }
-    let rate = function == Function::Rate;
     blocking(move || {
-        let mut series = Vec::new();
-        for (id, labels) in select_bounded(&storage, &matchers)? {
-            let mut down = Downsampler::new(start, end, max_points);
-            let mut rates = Rate::default();
-            storage.for_each_sample(id, start, end, |s| {
-                match rate {
-                    false => down.push(s),
-                    true => down.extend(rates.next(s)),
-                }
-                true
-            })?;
-            if down.samples == 0 {
-                continue;
-            }
-            series.push(RangeSeries {
-                labels: labels.to_map(),
-                samples: down.samples,
-                downsampled: down.is_downsampled(),
-                points: down.finish(),
-            });
-        }
+        let series = match function {
+            Function::Quantile(q) => quantiles(&storage, &matchers, start, end, max_points, q)?,
+            Function::None | Function::Rate => downsampled(
+                &storage,
+                &matchers,
+                (start, end),
+                max_points,
+                function == Function::Rate,
+            )?,
+        };
         Ok(Json(RangeResponse {
             metric,
             start,
@@ -166,6 +140,39 @@ pub async fn query_range(
         }))
     })
     .await
+}
+
+/// Each matching series' samples in `[start, end]` (as per-second rates when
+/// `rate`), downsampled to at most `max_points`.
+fn downsampled(
+    storage: &Storage,
+    matchers: &[Matcher],
+    (start, end): (i64, i64),
+    max_points: usize,
+    rate: bool,
+) -> Result<Vec<RangeSeries>, AppError> {
+    let mut series = Vec::new();
+    for (id, labels) in select_bounded(storage, matchers)? {
+        let mut down = Downsampler::new(start, end, max_points);
+        let mut rates = Rate::default();
+        storage.for_each_sample(id, start, end, |s| {
+            match rate {
+                false => down.push(s),
+                true => down.extend(rates.next(s)),
+            }
+            true
+        })?;
+        if down.samples == 0 {
+            continue;
+        }
+        series.push(RangeSeries {
+            labels: labels.to_map(),
+            samples: down.samples,
+            downsampled: down.is_downsampled(),
+            points: down.finish(),
+        });
+    }
+    Ok(series)
 }
 
 /// What `/v1/query/range` computes from the stored samples.
