@@ -99,10 +99,22 @@ pub struct RangeResponse {
     /// Milliseconds since the epoch.
     pub start: i64,
     pub end: i64,
-    /// Which stored resolution served the data (`raw`, later `5m`, `1h`).
+    /// The resolution the range and `maxPoints` call for (`raw`, `5m`, `1h`).
     pub resolution: String,
+    /// Which resolution served which part of the range, in time order:
+    /// raw where it still exists, aggregates elsewhere.
+    #[serde(default)]
+    pub resolutions: Vec<ResolutionSpan>,
     pub max_points: usize,
     pub series: Vec<RangeSeries>,
+}
+
+/// Part of a range answer served by one resolution (ms, inclusive).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct ResolutionSpan {
+    pub resolution: String,
+    pub start: i64,
+    pub end: i64,
 }
 
 /// One series of a range answer. A `null` value is a NaN, infinity or stale
@@ -114,6 +126,10 @@ pub struct RangeSeries {
     pub samples: u64,
     pub downsampled: bool,
     pub points: Vec<(i64, Option<f64>)>,
+    /// Where aggregates served the data: `(t, min, max)` of each bucket, for
+    /// a band around the line (points there are bucket averages).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub band: Vec<(i64, f64, f64)>,
 }
 
 /// Answer of `GET /v1/query`: raw samples, values as Prometheus-style text so
@@ -181,6 +197,75 @@ pub struct Stats {
     pub oldest: Option<i64>,
     pub newest: Option<i64>,
     pub rejected_samples: u64,
+    /// Per stored resolution: raw, 5m, 1h.
+    #[serde(default)]
+    pub resolutions: Vec<ResolutionStats>,
+    /// The last compaction pass, if one ran.
+    #[serde(default)]
+    pub compaction: Option<CompactionRun>,
+}
+
+/// What one resolution holds. For raw, `chunks` are sealed chunks and
+/// `samples` include the open ones; for aggregates, `chunks` are blocks and
+/// `samples` are buckets.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+pub struct ResolutionStats {
+    pub resolution: String,
+    pub series: u64,
+    pub chunks: u64,
+    pub samples: u64,
+    pub bytes_on_disk: u64,
+    pub bytes_per_sample: f64,
+    /// How long this resolution is kept, in ms.
+    pub retention_ms: i64,
+}
+
+/// One compaction pass: what it folded, what retention deleted. Also the
+/// answer of `POST /v1/admin/compact`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+pub struct CompactionRun {
+    /// When the pass started, ms since the epoch.
+    pub started: i64,
+    pub duration_ms: u64,
+    /// Series looked at, and those with new data folded in.
+    pub series: u64,
+    pub series_compacted: u64,
+    pub buckets_5m_written: u64,
+    pub buckets_1h_written: u64,
+    pub raw_chunks_deleted: u64,
+    pub raw_samples_deleted: u64,
+    pub raw_files_deleted: u64,
+    pub blocks_5m_deleted: u64,
+    pub blocks_1h_deleted: u64,
+    /// Raw samples older than this are deleted and refused (ms).
+    pub raw_horizon: Option<i64>,
+}
+
+/// Answer of `GET /v1/cardinality`: where the series come from.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+pub struct Cardinality {
+    pub series: u64,
+    pub limits: CardinalityLimits,
+    /// Metric names by series count, most first.
+    pub metrics: Vec<CardinalityEntry>,
+    /// Label names by the number of series carrying them, most first.
+    pub labels: Vec<CardinalityEntry>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+pub struct CardinalityEntry {
+    pub name: String,
+    pub series: u64,
+    /// Distinct values (labels only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<u64>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+pub struct CardinalityLimits {
+    pub max_series: u64,
+    pub max_series_per_metric: u64,
+    pub max_labels: u64,
 }
 
 /// A dashboard: the one format of built-in templates, export/import files and

@@ -16,6 +16,9 @@ pub struct Config {
     pub maintenance_interval: Duration,
     /// How often the server records its own metrics; `None`: never.
     pub self_metrics_interval: Option<Duration>,
+    /// How often a compaction pass runs; `None`: only when asked
+    /// (`POST /v1/admin/compact`).
+    pub compaction_interval: Option<Duration>,
 }
 
 impl Config {
@@ -27,6 +30,7 @@ impl Config {
             site_root: site_root.into(),
             maintenance_interval: Duration::from_secs(60),
             self_metrics_interval: Some(Duration::from_secs(15)),
+            compaction_interval: Some(Duration::from_secs(300)),
         }
     }
 }

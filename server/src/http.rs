@@ -1,6 +1,7 @@
 //! The HTTP surface: the `/v1` JSON API, Prometheus remote_write and the
 //! server-rendered dashboard, as one axum `Router`.
 
+mod admin;
 mod dashboards;
 mod events;
 mod ingest;
@@ -25,6 +26,7 @@ pub struct AppState {
     /// Turns true when the server begins to stop, so that endless responses
     /// (the event stream) end and graceful shutdown can finish.
     pub stopping: tokio::sync::watch::Receiver<bool>,
+    pub compactor: Arc<crate::compactor::Compactor>,
 }
 
 /// The API routes. Storage calls block (sled, fsync), so handlers run them on
@@ -67,7 +69,9 @@ pub fn api_router(state: AppState) -> Router {
                 .put(dashboards::put)
                 .delete(dashboards::delete),
         )
-        .route("/health", get(query::health))
+        .route("/v1/admin/compact", post(admin::compact))
+        .route("/v1/cardinality", get(admin::cardinality))
+        .route("/health", get(admin::health))
         // Bodies are read as bytes under our own limit so that an oversized one
         // gets our JSON 413; axum's default limit would answer first in text.
         .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
@@ -87,6 +91,9 @@ pub enum AppError {
     TooLarge(String),
     #[error("{0}")]
     NotFound(String),
+    /// A cardinality limit: 429, naming the limit and the metric.
+    #[error("{0}")]
+    TooMany(String),
     #[error("storage: {0}")]
     Storage(#[from] StorageError),
     #[error("internal: {0}")]
@@ -108,6 +115,10 @@ impl IntoResponse for AppError {
             AppError::BadRequest { message, index } => (StatusCode::BAD_REQUEST, message, index),
             AppError::TooLarge(message) => (StatusCode::PAYLOAD_TOO_LARGE, message, None),
             AppError::NotFound(message) => (StatusCode::NOT_FOUND, message, None),
+            AppError::TooMany(message) => (StatusCode::TOO_MANY_REQUESTS, message, None),
+            AppError::Storage(StorageError::Limit(limit)) => {
+                (StatusCode::TOO_MANY_REQUESTS, limit.to_string(), None)
+            }
             AppError::Storage(e) => {
                 tracing::error!("storage error: {e}");
                 (

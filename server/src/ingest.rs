@@ -38,12 +38,16 @@ impl Default for IngestLimits {
 pub struct IngestError {
     pub index: usize,
     pub message: String,
+    /// A configured limit (labels per series) rather than a malformed
+    /// request: answered 429, like the other cardinality limits.
+    pub over_limit: bool,
 }
 
 fn invalid(index: usize, message: impl Into<String>) -> IngestError {
     IngestError {
         index,
         message: message.into(),
+        over_limit: false,
     }
 }
 
@@ -84,10 +88,15 @@ pub fn check_labels(
         ));
     }
     if labels.len() > limits.max_labels + 1 {
-        return Err(invalid(
+        return Err(IngestError {
             index,
-            format!("more than {} labels", limits.max_labels),
-        ));
+            message: format!(
+                "{} labels on metric {name:?}; the limit --limits.max-labels is {}",
+                labels.len() - 1,
+                limits.max_labels
+            ),
+            over_limit: true,
+        });
     }
     for (label, value) in labels.iter().filter(|(n, _)| *n != METRIC_NAME) {
         if label.len() > limits.max_name_len {

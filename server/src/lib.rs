@@ -1,13 +1,16 @@
 //! TinyObs server: metrics ingest, storage, query and the dashboard in one
 //! process. This file is the map:
 //!
-//! - [`storage`]: the engine: series index, compressed chunks in sled, WAL.
+//! - [`storage`]: the engine: series index, compressed chunks, WAL,
+//!   compaction to 5 min and 1 h aggregates, retention.
+//! - [`compactor`]: background compaction passes and whether they keep up.
 //! - [`ingest`] and [`remote_write`]: validation and decoding of pushed samples.
 //! - [`query`]: parameter parsing and downsampling for the JSON API.
 //! - [`http`]: the axum routes; [`site`]: the Leptos dashboard routes.
 //! - [`self_metrics`]: the server's own figures, stored like any metric.
 //! - [`config`]: settings, parsed once by the binary.
 
+pub mod compactor;
 pub mod config;
 pub mod http;
 pub mod ingest;
@@ -47,6 +50,10 @@ pub async fn run(
         .await
         .map_err(std::io::Error::other)??;
     let storage = Arc::new(storage);
+    let compactor = Arc::new(compactor::Compactor::new(
+        storage.clone(),
+        config.compaction_interval,
+    ));
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let shutdown = async move {
         shutdown.await;
@@ -56,11 +63,13 @@ pub async fn run(
         storage: storage.clone(),
         limits: config.limits,
         stopping,
+        compactor: compactor.clone(),
     };
     let app =
         http::api_router(state).merge(site::router(&config.site_root, listener.local_addr()?));
 
     let maintenance = tokio::spawn(maintain(storage.clone(), config.maintenance_interval));
+    let compaction = tokio::spawn(compactor.run());
     let recorder = config
         .self_metrics_interval
         .map(|every| tokio::spawn(self_metrics::record(storage.clone(), every)));
@@ -68,6 +77,7 @@ pub async fn run(
         .with_graceful_shutdown(shutdown)
         .await?;
     maintenance.abort();
+    compaction.abort();
     if let Some(recorder) = recorder {
         recorder.abort();
     }

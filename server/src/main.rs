@@ -4,6 +4,7 @@ use anyhow::Context;
 use clap::Parser;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 use tinyobs::Config;
 
 #[derive(Parser, Debug)]
@@ -25,9 +26,43 @@ struct Cli {
     /// sled page cache size, in MiB.
     #[arg(long, env = "TINYOBS_CACHE_MB", default_value_t = 64)]
     cache_mb: u64,
-    /// Hard limit on the number of series.
-    #[arg(long, env = "TINYOBS_MAX_SERIES", default_value_t = 1_000_000)]
+    /// Hard limit on the number of series; a request that would pass it gets 429.
+    #[arg(
+        long = "limits.max-series",
+        alias = "max-series",
+        env = "TINYOBS_LIMITS_MAX_SERIES",
+        default_value_t = 1_000_000
+    )]
     max_series: u64,
+    /// Hard limit on the series of one metric name.
+    #[arg(
+        long = "limits.max-series-per-metric",
+        env = "TINYOBS_LIMITS_MAX_SERIES_PER_METRIC",
+        default_value_t = 100_000
+    )]
+    max_series_per_metric: u64,
+    /// Hard limit on the labels of one series (besides its name).
+    #[arg(
+        long = "limits.max-labels",
+        env = "TINYOBS_LIMITS_MAX_LABELS",
+        default_value_t = 32
+    )]
+    max_labels: usize,
+    /// How long raw samples are kept (Prometheus durations: 14d, 36h, 1y).
+    #[arg(long = "retention.raw", env = "TINYOBS_RETENTION_RAW", default_value = "14d", value_parser = duration)]
+    retention_raw: Duration,
+    /// How long 5 minute aggregates are kept.
+    #[arg(long = "retention.5m", env = "TINYOBS_RETENTION_5M", default_value = "90d", value_parser = duration)]
+    retention_5m: Duration,
+    /// How long 1 hour aggregates are kept.
+    #[arg(long = "retention.1h", env = "TINYOBS_RETENTION_1H", default_value = "1y", value_parser = duration)]
+    retention_1h: Duration,
+    /// Cap on bytes on disk (e.g. 500MB, 2GiB); the oldest data goes first.
+    #[arg(long = "storage.max-bytes", env = "TINYOBS_STORAGE_MAX_BYTES", value_parser = byte_size)]
+    max_bytes: Option<u64>,
+    /// How often a compaction pass runs; 0s: only on POST /v1/admin/compact.
+    #[arg(long = "compaction.interval", env = "TINYOBS_COMPACTION_INTERVAL", default_value = "5m", value_parser = interval)]
+    compaction_interval: Duration,
     /// How often TinyObs records its own metrics (service="tinyobs"), in
     /// seconds; 0 turns it off.
     #[arg(long, env = "TINYOBS_SELF_METRICS_SECS", default_value_t = 15)]
@@ -47,6 +82,14 @@ async fn main() -> anyhow::Result<()> {
     let mut config = Config::new(&data_dir, &site_root);
     config.storage.cache_bytes = cli.cache_mb << 20;
     config.storage.max_series = cli.max_series;
+    config.storage.max_series_per_metric = cli.max_series_per_metric;
+    config.limits.max_labels = cli.max_labels;
+    config.storage.retention_raw_ms = millis(cli.retention_raw);
+    config.storage.retention_5m_ms = millis(cli.retention_5m);
+    config.storage.retention_1h_ms = millis(cli.retention_1h);
+    config.storage.max_bytes = cli.max_bytes;
+    config.compaction_interval =
+        (!cli.compaction_interval.is_zero()).then_some(cli.compaction_interval);
     config.self_metrics_interval =
         (cli.self_metrics_secs > 0).then(|| std::time::Duration::from_secs(cli.self_metrics_secs));
 
@@ -67,6 +110,54 @@ async fn main() -> anyhow::Result<()> {
         .context("server failed")?;
     println!("TinyObs stopped cleanly");
     Ok(())
+}
+
+/// A Prometheus duration: `90d`, `1h30m`, `1y`.
+fn duration(text: &str) -> Result<Duration, String> {
+    promql_parser::util::parse_duration(text)
+}
+
+/// A duration, or 0 for "never".
+fn interval(text: &str) -> Result<Duration, String> {
+    match text.trim_start_matches('0') {
+        "" | "s" | "m" | "h" => Ok(Duration::ZERO),
+        _ => duration(text),
+    }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Bytes, with an optional unit: `1000000`, `500MB`, `2GiB`.
+fn byte_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size such as 500MB or 2GiB"))?;
+    let scale: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "TB" => 1_000_000_000_000,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "TiB" => 1 << 40,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?}; use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB"
+            ));
+        }
+    };
+    number
+        .checked_mul(scale)
+        .ok_or_else(|| format!("{text:?} is too large"))
 }
 
 /// The per-user data directory, so that TinyObs finds the same data whichever

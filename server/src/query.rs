@@ -2,7 +2,7 @@
 //! and shape-keeping downsampling of a series to a point budget.
 
 use crate::ingest::parse_time_text;
-use crate::storage::{Matcher, Sample};
+use crate::storage::{Bucket as AggBucket, Matcher, Resolution, Sample, counter_delta};
 
 /// Bounds on what one query may cost.
 pub const DEFAULT_MAX_POINTS: usize = 1000;
@@ -231,6 +231,57 @@ impl Downsampler {
     }
 }
 
+/// Which resolution serves which part of `[start, end]`, as inclusive
+/// `(resolution, from, to)` in time order, with neither overlap nor gap. At
+/// each time the first resolution that covers it wins, in this order: the
+/// `preferred` one, the finer ones (fresher), then the coarser ones (older).
+/// `coverage` is per resolution `[from, until)` (see `Storage::coverage`).
+pub fn plan_resolutions(
+    start: i64,
+    end: i64,
+    preferred: Resolution,
+    coverage: &[(Resolution, i64, i64)],
+) -> Vec<(Resolution, i64, i64)> {
+    let mut order: Vec<Resolution> = vec![preferred];
+    order.extend(Resolution::ALL.iter().rev().filter(|r| **r < preferred));
+    order.extend(Resolution::ALL.iter().filter(|r| **r > preferred));
+    let covers = |r: Resolution, t: i64| {
+        coverage
+            .iter()
+            .any(|&(res, from, until)| res == r && from <= t && t < until)
+    };
+    let mut cuts: Vec<i64> = coverage
+        .iter()
+        .flat_map(|&(_, from, until)| [from, until])
+        .filter(|&t| t > start && t <= end)
+        .chain([start, end.saturating_add(1)])
+        .collect();
+    cuts.sort_unstable();
+    cuts.dedup();
+    let mut out: Vec<(Resolution, i64, i64)> = Vec::new();
+    for pair in cuts.windows(2) {
+        let (from, to) = (pair[0], pair[1] - 1);
+        let Some(&r) = order.iter().find(|&&r| covers(r, from)) else {
+            continue;
+        };
+        match out.last_mut() {
+            Some(last) if last.0 == r && last.2 + 1 == from => last.2 = to,
+            _ => out.push((r, from, to)),
+        }
+    }
+    out
+}
+
+/// The resolution a range query wants: the coarsest whose step still fits
+/// `max_points` points across the range.
+pub fn preferred_resolution(start: i64, end: i64, max_points: usize) -> Resolution {
+    let step = (end - start) / max_points.max(1) as i64;
+    [Resolution::OneHour, Resolution::FiveMinutes]
+        .into_iter()
+        .find(|r| step >= r.step_ms())
+        .unwrap_or(Resolution::Raw)
+}
+
 /// Turns a counter's samples into per-second rates between consecutive
 /// samples, as Prometheus's `irate` does; a drop is a counter reset, so the
 /// increase is the new value. A non-finite sample (a stale marker) is a gap
@@ -251,6 +302,28 @@ impl Rate {
         Some(Sample {
             t: s.t,
             v: increase * 1000.0 / (s.t - prev.t) as f64,
+        })
+    }
+
+    /// The rate over an aggregate bucket, placed at its last sample: its
+    /// increase plus the growth from the previous point (raw or bucket), over
+    /// the time since that point; with no previous point, over the bucket's
+    /// own span (a lone sample gives no rate).
+    pub fn next_bucket(&mut self, b: &AggBucket) -> Option<Sample> {
+        let last = Sample {
+            t: b.last_t,
+            v: b.last,
+        };
+        let (increase, since) = match self.prev.replace(last) {
+            Some(p) if p.t < b.first_t => {
+                (counter_delta(p.v, b.first) + b.increase, b.last_t - p.t)
+            }
+            _ if b.last_t > b.first_t => (b.increase, b.last_t - b.first_t),
+            _ => return None,
+        };
+        Some(Sample {
+            t: b.last_t,
+            v: increase * 1000.0 / since as f64,
         })
     }
 }
@@ -491,5 +564,74 @@ mod tests {
         assert_eq!(parse_count("maxPoints", None, 1000, 5000), Ok(1000));
         assert!(parse_range(Some("10"), Some("5"), 0).is_err());
         assert_eq!(parse_range(Some("1"), Some("2"), 0), Ok((1000, 2000)));
+    }
+
+    #[test]
+    fn plans_stitch_resolutions_without_overlap_or_gap() {
+        use Resolution::{FiveMinutes as M5, OneHour as H1, Raw};
+        // Raw from 1000; 5m buckets final over [400, 1200); 1h over [0, 900).
+        let coverage = [(Raw, 1000, i64::MAX), (M5, 400, 1200), (H1, 0, 900)];
+        assert_eq!(
+            plan_resolutions(100, 2000, Raw, &coverage),
+            vec![(H1, 100, 399), (M5, 400, 999), (Raw, 1000, 2000)]
+        );
+        assert_eq!(
+            plan_resolutions(100, 2000, M5, &coverage),
+            vec![(H1, 100, 399), (M5, 400, 1199), (Raw, 1200, 2000)]
+        );
+        assert_eq!(
+            plan_resolutions(100, 2000, H1, &coverage),
+            vec![(H1, 100, 899), (M5, 900, 1199), (Raw, 1200, 2000)]
+        );
+        // Before any compaction: raw everywhere; nothing covers: nothing.
+        let fresh = [(Raw, i64::MIN, i64::MAX), (M5, 0, 0), (H1, 0, 0)];
+        assert_eq!(plan_resolutions(5, 9, H1, &fresh), vec![(Raw, 5, 9)]);
+        let gone = [(Raw, 50, i64::MAX), (M5, 0, 0), (H1, 0, 0)];
+        assert_eq!(plan_resolutions(5, 9, Raw, &gone), vec![]);
+    }
+
+    #[test]
+    fn the_preferred_resolution_follows_the_step() {
+        let hour = 3_600_000;
+        assert_eq!(preferred_resolution(0, hour, 1000), Resolution::Raw);
+        assert_eq!(
+            preferred_resolution(0, 7 * 24 * hour, 1000),
+            Resolution::FiveMinutes
+        );
+        assert_eq!(
+            preferred_resolution(0, 90 * 24 * hour, 1000),
+            Resolution::OneHour
+        );
+    }
+
+    #[test]
+    fn bucket_rates_continue_from_raw_samples() {
+        let mut rate = Rate::default();
+        rate.next(Sample { t: 0, v: 10.0 });
+        let bucket = AggBucket {
+            t: 1000,
+            count: 3,
+            sum: 0.0,
+            min: 0.0,
+            max: 0.0,
+            first: 12.0,
+            last: 3.0,
+            first_t: 1000,
+            last_t: 2000,
+            increase: 5.0,
+        };
+        // 10 → 12 (+2), then +5 inside the bucket, over 2 s.
+        let s = rate.next_bucket(&bucket).unwrap();
+        assert_eq!((s.t, s.v), (2000, 3.5));
+        // Alone, a bucket's rate is its increase over the span of its samples.
+        assert_eq!(Rate::default().next_bucket(&bucket).unwrap().v, 5.0);
+        let lone = AggBucket {
+            first_t: 2000,
+            ..bucket
+        };
+        assert_eq!(Rate::default().next_bucket(&lone), None);
+        // A raw sample after the bucket continues from its last value (3).
+        let next = rate.next(Sample { t: 3000, v: 4.0 }).unwrap();
+        assert!((next.v - 1.0).abs() < 1e-12);
     }
 }

@@ -60,13 +60,16 @@ pub enum RemoteWriteError {
     Protobuf(String),
     #[error("timeseries {index}: {message}")]
     Invalid { index: usize, message: String },
+    #[error("timeseries {index}: {message}")]
+    Limit { index: usize, message: String },
 }
 
 impl From<IngestError> for RemoteWriteError {
     fn from(e: IngestError) -> Self {
-        RemoteWriteError::Invalid {
-            index: e.index,
-            message: e.message,
+        let (index, message) = (e.index, e.message);
+        match e.over_limit {
+            true => RemoteWriteError::Limit { index, message },
+            false => RemoteWriteError::Invalid { index, message },
         }
     }
 }

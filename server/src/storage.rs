@@ -7,23 +7,27 @@
 //! after which the WAL segments holding its samples can be deleted. Reads merge
 //! sealed chunks with the open one. See docs/storage-format.md for the bytes.
 
+mod aggregate;
 pub(crate) mod chunk;
+mod compaction;
 mod head;
 mod index;
 pub mod labels;
 mod sealed;
 mod wal;
 
+pub use aggregate::{Bucket, Resolution, counter_delta};
 pub use head::{AppendReport, RejectReason};
 pub use labels::{Labels, METRIC_NAME, MatchOp, Matcher};
 
-use app::model::MetricType;
+use aggregate::AggregateStore;
+use app::model::{CompactionRun, MetricType, ResolutionStats};
 use head::Head;
 use index::Index;
 use sealed::SealedChunks;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// A series' id: dense, assigned in creation order, never reused.
@@ -50,6 +54,66 @@ pub enum StorageError {
     Chunk(String),
     #[error("corrupt storage: {0}")]
     Corrupt(&'static str),
+    /// A request would create series beyond a cardinality limit; nothing of
+    /// it was stored.
+    #[error("{0}")]
+    Limit(CardinalityLimit),
+}
+
+/// Which cardinality limit a request hit, and through which metric.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CardinalityLimit {
+    /// The flag that sets it, e.g. `limits.max-series-per-metric`.
+    pub flag: &'static str,
+    pub limit: u64,
+    pub metric: String,
+}
+
+impl std::fmt::Display for CardinalityLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "cardinality limit --{}={} reached by metric {:?}; nothing from this request was stored",
+            self.flag, self.limit, self.metric
+        )
+    }
+}
+
+/// The time compaction and retention go by. Injectable, so that a test can
+/// drive months of data through them in minutes.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// Milliseconds since the epoch.
+    fn now_ms(&self) -> i64;
+}
+
+/// The wall clock.
+#[derive(Debug)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        chrono::Utc::now().timestamp_millis()
+    }
+}
+
+/// A clock that moves only when told: for tests and simulations.
+#[derive(Debug, Default)]
+pub struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    pub fn new(now_ms: i64) -> Self {
+        ManualClock(AtomicI64::new(now_ms))
+    }
+
+    pub fn set(&self, now_ms: i64) {
+        self.0.store(now_ms, Ordering::Relaxed);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 impl From<chunk::ChunkError> for StorageError {
@@ -74,8 +138,18 @@ pub struct StorageConfig {
     /// A series without writes for this long has its chunk sealed and leaves
     /// memory, so memory follows active series, not all series ever seen.
     pub idle_after: Duration,
-    /// Hard cap on the number of series; new series beyond it are rejected.
+    /// Hard cap on the number of series; a request creating more is refused.
     pub max_series: u64,
+    /// Hard cap on the series of one metric name.
+    pub max_series_per_metric: u64,
+    /// How long each resolution is kept, in ms.
+    pub retention_raw_ms: i64,
+    pub retention_5m_ms: i64,
+    pub retention_1h_ms: i64,
+    /// Optional cap on bytes on disk; compaction drops the oldest data to meet it.
+    pub max_bytes: Option<u64>,
+    /// What compaction and retention take as now.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl StorageConfig {
@@ -88,9 +162,25 @@ impl StorageConfig {
             chunk_window_ms: 2 * 3600 * 1000,
             idle_after: Duration::from_secs(15 * 60),
             max_series: 1_000_000,
+            max_series_per_metric: 100_000,
+            retention_raw_ms: 14 * DAY_MS,
+            retention_5m_ms: 90 * DAY_MS,
+            retention_1h_ms: 365 * DAY_MS,
+            max_bytes: None,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    pub fn retention_ms(&self, resolution: Resolution) -> i64 {
+        match resolution {
+            Resolution::Raw => self.retention_raw_ms,
+            Resolution::FiveMinutes => self.retention_5m_ms,
+            Resolution::OneHour => self.retention_1h_ms,
         }
     }
 }
+
+pub const DAY_MS: i64 = 24 * 3_600_000;
 
 /// Figures for `/v1/stats`, read from counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -131,6 +221,13 @@ pub struct Storage {
     /// Samples accepted since the store was opened: a cheap "anything new?"
     /// for live dashboards, read without the head lock.
     accepted: AtomicU64,
+    five_minutes: AggregateStore,
+    one_hour: AggregateStore,
+    /// Raw samples before this are deleted and refused (`i64::MIN`: none).
+    horizon: AtomicI64,
+    /// Held by a compaction pass: passes never overlap.
+    compacting: Mutex<()>,
+    last_run: Mutex<Option<CompactionRun>>,
 }
 
 impl Storage {
@@ -142,14 +239,21 @@ impl Storage {
         let sealed =
             SealedChunks::open(&db, &config.data_dir.join("chunks"), config.chunk_window_ms)?;
         let head = Head::recover(&config, &index, &sealed)?;
-        Ok(Storage {
+        let storage = Storage {
+            five_minutes: AggregateStore::open(&db, Resolution::FiveMinutes)?,
+            one_hour: AggregateStore::open(&db, Resolution::OneHour)?,
             db,
             index,
             sealed,
             head: Mutex::new(head),
             config,
             accepted: AtomicU64::new(0),
-        })
+            horizon: AtomicI64::new(i64::MIN),
+            compacting: Mutex::new(()),
+            last_run: Mutex::new(None),
+        };
+        storage.load_compaction_state()?;
+        Ok(storage)
     }
 
     pub fn config(&self) -> &StorageConfig {
@@ -160,7 +264,9 @@ impl Storage {
     /// WAL; out-of-order and conflicting samples are reported, not stored, by
     /// their position among all the batch's samples in order.
     pub fn append(&self, batch: &[Append]) -> Result<AppendReport, StorageError> {
-        let report = self.lock().append(batch, &self.index, &self.sealed)?;
+        let mut head = self.lock();
+        let report = head.append(batch, &self.index, &self.sealed, self.horizon())?;
+        drop(head);
         self.accepted.fetch_add(report.accepted, Ordering::Relaxed);
         Ok(report)
     }
@@ -285,6 +391,88 @@ impl Storage {
         stats
     }
 
+    /// Per resolution: series, chunks or blocks, samples or buckets, bytes.
+    pub fn resolution_stats(&self) -> Result<Vec<ResolutionStats>, StorageError> {
+        let raw = self.stats();
+        let raw_bytes: u64 = self.sealed.windows()?.iter().map(|(_, b)| b).sum();
+        let mut out = vec![ResolutionStats {
+            resolution: Resolution::Raw.name().into(),
+            series: raw.series,
+            chunks: raw.sealed_chunks,
+            samples: raw.samples,
+            bytes_on_disk: raw_bytes,
+            bytes_per_sample: per_sample(raw_bytes, raw.sealed_chunks.min(1) * raw.samples),
+            retention_ms: self.config.retention_raw_ms,
+        }];
+        for resolution in [Resolution::FiveMinutes, Resolution::OneHour] {
+            let totals = self.aggregates(resolution).totals()?;
+            out.push(ResolutionStats {
+                resolution: resolution.name().into(),
+                series: totals.series,
+                chunks: totals.blocks,
+                samples: totals.buckets,
+                bytes_on_disk: totals.bytes,
+                bytes_per_sample: per_sample(totals.bytes, totals.buckets),
+                retention_ms: self.config.retention_ms(resolution),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The aggregate buckets of series `id` at `resolution` (5m or 1h) with
+    /// `mint <= t <= maxt`, oldest first.
+    pub fn buckets(
+        &self,
+        resolution: Resolution,
+        id: SeriesId,
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<Bucket>, StorageError> {
+        self.aggregates(resolution).buckets(id, mint, maxt)
+    }
+
+    /// Where each resolution of series `id` can answer, as `[from, until)`
+    /// (empty when `from >= until`): raw from the horizon on; an aggregate
+    /// from its first bucket to its last *final* one. The bucket holding the
+    /// watermark may still grow, unless the horizon has closed it.
+    pub fn coverage(&self, id: SeriesId) -> Result<[(Resolution, i64, i64); 3], StorageError> {
+        let horizon = self.horizon();
+        let mut out = [(Resolution::Raw, horizon, i64::MAX); 3];
+        for (slot, resolution) in [Resolution::FiveMinutes, Resolution::OneHour]
+            .into_iter()
+            .enumerate()
+        {
+            let store = self.aggregates(resolution);
+            let step = resolution.step_ms();
+            let range = match (store.first_bucket(id)?, store.watermark(id)?) {
+                (Some(first), Some(w)) => {
+                    let open = aggregate::align(w, step);
+                    let until = match open.saturating_add(step) <= horizon {
+                        true => open + step,
+                        false => open,
+                    };
+                    (first, until)
+                }
+                _ => (0, 0),
+            };
+            out[slot + 1] = (resolution, range.0, range.1);
+        }
+        Ok(out)
+    }
+
+    /// Per label name: series carrying it and distinct values, most series first.
+    pub fn label_cardinality(&self, limit: usize) -> Result<Vec<(String, u64, u64)>, StorageError> {
+        let mut all = self.index.label_cardinality()?;
+        all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        all.truncate(limit);
+        Ok(all)
+    }
+
+    /// Metric names by number of series, most first.
+    pub fn top_metrics(&self, limit: usize) -> Vec<(String, u64)> {
+        self.lock().top_metrics(limit)
+    }
+
     /// Bytes the store takes on disk (sled files and WAL segments).
     pub fn disk_bytes(&self) -> u64 {
         dir_size(&self.config.data_dir)
@@ -336,6 +524,14 @@ fn open_sled(config: &StorageConfig) -> Result<sled::Db, StorageError> {
             }
             other => return Ok(other?),
         }
+    }
+}
+
+fn per_sample(bytes: u64, samples: u64) -> f64 {
+    if samples == 0 {
+        0.0
+    } else {
+        bytes as f64 / samples as f64
     }
 }
 

@@ -1,102 +1,14 @@
 //! Integration tests on a real server: ingest over JSON and remote_write,
 //! query back, restart (clean and `kill -9`), and every bad input's 4xx.
 
+mod common;
+
+use common::{Server, client, get, now_s, post_json};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 use tinyobs::remote_write;
 use tinyobs::storage::{Labels, METRIC_NAME, Sample};
-
-/// A `tinyobs` process of the binary under test.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(data_dir: &std::path::Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tinyobs"))
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--self-metrics-secs",
-                "0",
-                "--data-dir",
-            ])
-            .arg(data_dir)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start tinyobs");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = lines.next().expect("a line").expect("readable");
-        let base = first
-            .strip_prefix("TinyObs listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-            .to_string();
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        Server { child, base }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    /// SIGKILL: no chance to flush anything.
-    fn kill9(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    /// SIGTERM and wait for the clean exit.
-    fn stop(mut self) {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "clean stop failed: {status}");
-    }
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap()
-}
-
-async fn post_json(server: &Server, body: Value) -> (u16, Value) {
-    let r = client()
-        .post(server.url("/v1/ingest"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
-async fn get(server: &Server, path: &str) -> (u16, Value) {
-    let r = client().get(server.url(path)).send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
-fn now_s() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-impl Drop for Server {
-    /// A failed test must not leave a server behind.
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Samples of `metric` in the last two hours, as (ms, value text) per series.
 async fn raw_values(server: &Server, metric: &str) -> Vec<(i64, String)> {

@@ -43,23 +43,27 @@ pub async fn ingest_json(
             message: format!("metric {index}: {message}"),
             index: Some(index),
         })?;
-        let append = convert_metric(index, &metric, now, &state.limits).map_err(|e| {
-            AppError::BadRequest {
-                message: e.to_string(),
-                index: Some(e.index),
-            }
-        })?;
+        let append =
+            convert_metric(index, &metric, now, &state.limits).map_err(|e| match e.over_limit {
+                true => AppError::TooMany(e.to_string()),
+                false => AppError::BadRequest {
+                    message: e.to_string(),
+                    index: Some(e.index),
+                },
+            })?;
         types.push((metric.name, metric.kind));
         appends.push(append);
     }
     let storage = state.storage.clone();
     let report = blocking(move || {
+        // Types only once the samples are in: a refused request leaves no trace.
+        let report = storage.append(&appends)?;
         types.sort();
         types.dedup();
         for (name, kind) in types {
             storage.set_metric_type(&name, kind)?;
         }
-        Ok(storage.append(&appends)?)
+        Ok(report)
     })
     .await?;
     Ok(ingest_answer(report))
@@ -103,12 +107,13 @@ pub async fn remote_write(
                 message: e.to_string(),
                 index: Some(index),
             },
+            RemoteWriteError::Limit { .. } => AppError::TooMany(e.to_string()),
             e => AppError::bad_request(e.to_string()),
         })?;
+        let report = storage.append(&decoded.appends)?;
         for (name, kind) in decoded.types {
             storage.set_metric_type(&name, kind)?;
         }
-        let report = storage.append(&decoded.appends)?;
         if let Some((index, reason)) = report.rejected.first() {
             // Rejections count samples across the request; find the series.
             let mut before = 0;

@@ -6,17 +6,17 @@ use crate::ingest::is_valid_label_name;
 use crate::query::{
     DEFAULT_MAX_POINTS, DEFAULT_RAW_LIMIT, Downsampler, MAX_POINTS, MAX_RAW_LIMIT,
     MAX_SERIES_PER_QUERY, QuantileGrid, QueryError, Rate, format_value, parse_count,
-    parse_matchers, parse_range,
+    parse_matchers, parse_range, plan_resolutions, preferred_resolution,
 };
-use crate::storage::{METRIC_NAME, Matcher, Storage};
+use crate::storage::{METRIC_NAME, Matcher, Resolution, Sample, Storage};
 use app::model::{
     LabelNames, LabelValues, MetricInfo, MetricsList, RangeResponse, RangeSeries, RawResponse,
-    RawSeries, SeriesList, Stats,
+    RawSeries, ResolutionSpan, SeriesList, Stats,
 };
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
 impl From<QueryError> for AppError {
     fn from(e: QueryError) -> Self {
@@ -120,8 +120,17 @@ pub async fn query_range(
     )?;
     let storage = state.storage.clone();
     blocking(move || {
-        let series = match function {
-            Function::Quantile(q) => quantiles(&storage, &matchers, start, end, max_points, q)?,
+        let preferred = preferred_resolution(start, end, max_points);
+        let (series, spans) = match function {
+            Function::Quantile(q) => {
+                let series = quantiles(&storage, &matchers, start, end, max_points, q)?;
+                let span = ResolutionSpan {
+                    resolution: Resolution::Raw.name().into(),
+                    start,
+                    end,
+                };
+                (series, vec![span])
+            }
             Function::None | Function::Rate => downsampled(
                 &storage,
                 &matchers,
@@ -134,7 +143,8 @@ pub async fn query_range(
             metric,
             start,
             end,
-            resolution: "raw".into(),
+            resolution: preferred.name().into(),
+            resolutions: spans,
             max_points,
             series,
         }))
@@ -142,26 +152,53 @@ pub async fn query_range(
     .await
 }
 
-/// Each matching series' samples in `[start, end]` (as per-second rates when
-/// `rate`), downsampled to at most `max_points`.
+/// Each matching series in `[start, end]` (as per-second rates when `rate`),
+/// downsampled to at most `max_points`, read from the resolutions
+/// `plan_resolutions` picks; also which resolution served which part.
 fn downsampled(
     storage: &Storage,
     matchers: &[Matcher],
     (start, end): (i64, i64),
     max_points: usize,
     rate: bool,
-) -> Result<Vec<RangeSeries>, AppError> {
+) -> Result<(Vec<RangeSeries>, Vec<ResolutionSpan>), AppError> {
+    let preferred = preferred_resolution(start, end, max_points);
     let mut series = Vec::new();
+    let mut spans: BTreeMap<Resolution, (i64, i64)> = BTreeMap::new();
     for (id, labels) in select_bounded(storage, matchers)? {
         let mut down = Downsampler::new(start, end, max_points);
         let mut rates = Rate::default();
-        storage.for_each_sample(id, start, end, |s| {
-            match rate {
-                false => down.push(s),
-                true => down.extend(rates.next(s)),
+        let mut band = Vec::new();
+        let plan = plan_resolutions(start, end, preferred, &storage.coverage(id)?);
+        for (resolution, from, to) in plan {
+            let samples_before = down.samples;
+            if resolution == Resolution::Raw {
+                storage.for_each_sample(id, from, to, |s| {
+                    match rate {
+                        false => down.push(s),
+                        true => down.extend(rates.next(s)),
+                    }
+                    true
+                })?;
+            } else {
+                for b in storage.buckets(resolution, id, from, to)? {
+                    match rate {
+                        false => down.push(Sample {
+                            t: b.t,
+                            v: b.sum / b.count as f64,
+                        }),
+                        true => down.extend(rates.next_bucket(&b)),
+                    }
+                    if !rate {
+                        band.push((b.t, b.min, b.max));
+                    }
+                }
             }
-            true
-        })?;
+            if down.samples > samples_before {
+                let span = spans.entry(resolution).or_insert((from, to));
+                *span = (span.0.min(from), span.1.max(to));
+            }
+        }
         if down.samples == 0 {
             continue;
         }
@@ -170,9 +207,31 @@ fn downsampled(
             samples: down.samples,
             downsampled: down.is_downsampled(),
             points: down.finish(),
+            band: thin_band(band, max_points),
         });
     }
-    Ok(series)
+    let mut spans: Vec<ResolutionSpan> = spans
+        .into_iter()
+        .map(|(r, (start, end))| ResolutionSpan {
+            resolution: r.name().into(),
+            start,
+            end,
+        })
+        .collect();
+    spans.sort_by_key(|s| s.start);
+    Ok((series, spans))
+}
+
+/// Merges adjacent band entries until at most `max_points` remain.
+fn thin_band(band: Vec<(i64, f64, f64)>, max_points: usize) -> Vec<(i64, f64, f64)> {
+    let per = band.len().div_ceil(max_points.max(1)).max(1);
+    band.chunks(per)
+        .map(|c| {
+            let lo = c.iter().map(|b| b.1).fold(f64::INFINITY, f64::min);
+            let hi = c.iter().map(|b| b.2).fold(f64::NEG_INFINITY, f64::max);
+            (c[0].0, lo, hi)
+        })
+        .collect()
 }
 
 /// What `/v1/query/range` computes from the stored samples.
@@ -220,6 +279,7 @@ fn quantiles(
                 samples: points.len() as u64,
                 downsampled: true,
                 points,
+                band: Vec::new(),
             }
         })
         .collect())
@@ -372,12 +432,9 @@ pub async fn stats(State(state): State<AppState>) -> Result<Json<Stats>, AppErro
             oldest: s.oldest,
             newest: s.newest,
             rejected_samples: s.rejected_samples,
+            resolutions: storage.resolution_stats()?,
+            compaction: storage.last_compaction(),
         }))
     })
     .await
-}
-
-/// `GET /health`
-pub async fn health() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
 }

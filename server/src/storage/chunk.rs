@@ -99,7 +99,6 @@ pub(crate) fn encode(samples: &[Sample]) -> Result<Vec<u8>, ChunkError> {
 }
 
 /// Reads the header only: no decoding, no allocation.
-#[cfg(test)]
 pub(crate) fn peek_header(bytes: &[u8]) -> Result<ChunkHeader, ChunkError> {
     read_header(bytes).map(|(header, _, _)| header)
 }

@@ -3,9 +3,12 @@
 
 use super::index::Index;
 use super::labels::Labels;
-use super::sealed::{SealedChunks, Totals};
+use super::sealed::{RawRemoval, SealedChunks, Totals};
 use super::wal::{self, Record, Wal};
-use super::{Append, Sample, SeriesId, StorageConfig, StorageError, StorageStats};
+use super::{
+    Append, CardinalityLimit, METRIC_NAME, Sample, SeriesId, StorageConfig, StorageError,
+    StorageStats,
+};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -17,8 +20,9 @@ pub enum RejectReason {
     OutOfOrder { newest: i64 },
     /// Same timestamp as the newest sample, different value.
     ConflictingValue { t: i64 },
-    /// A new series while the store already holds the maximum.
-    SeriesLimit { limit: u64 },
+    /// Older than what raw retention keeps: it would be deleted at once, and
+    /// its aggregates are already final.
+    TooOld { horizon: i64 },
 }
 
 impl std::fmt::Display for RejectReason {
@@ -33,7 +37,9 @@ impl std::fmt::Display for RejectReason {
             RejectReason::ConflictingValue { t } => {
                 write!(f, "duplicate timestamp {t} ms with a different value")
             }
-            RejectReason::SeriesLimit { limit } => write!(f, "series limit of {limit} reached"),
+            RejectReason::TooOld { horizon } => {
+                write!(f, "too old: raw data before {horizon} ms is deleted")
+            }
         }
     }
 }
@@ -85,6 +91,10 @@ pub(crate) struct Head {
     chunk_max_samples: usize,
     chunk_window_ms: i64,
     max_series: u64,
+    max_series_per_metric: u64,
+    /// Series per metric name, counted from the index at start: what the
+    /// per-metric limit is checked against.
+    per_metric: HashMap<String, u64>,
 }
 
 impl Head {
@@ -114,7 +124,13 @@ impl Head {
                 .clamp(1, super::chunk::MAX_CHUNK_SAMPLES),
             chunk_window_ms: config.chunk_window_ms.max(1),
             max_series: config.max_series,
+            max_series_per_metric: config.max_series_per_metric,
+            per_metric: HashMap::new(),
         };
+        for name in index.label_values(METRIC_NAME)? {
+            let count = index.postings(METRIC_NAME, &name)?.len() as u64;
+            head.per_metric.insert(name, count);
+        }
         let current = head.wal.current_segment();
         let now = Instant::now();
         wal::replay(&wal_dir, |segment, record| {
@@ -128,6 +144,8 @@ impl Head {
                         // kept some of the index trees' writes and not others.
                         if index.lookup(&labels.encode())?.is_none() {
                             head.series_count += 1;
+                            let name = labels.metric_name().unwrap_or_default();
+                            *head.per_metric.entry(name.to_string()).or_default() += 1;
                         }
                         index.insert(id, &labels)?;
                         head.next_id = head.next_id.max(id + 1);
@@ -149,11 +167,15 @@ impl Head {
         Ok(head)
     }
 
+    /// Stores what it can of `batch`. Samples before `horizon` (what raw
+    /// retention deleted) are rejected; a batch that would pass a cardinality
+    /// limit is refused whole, before anything is written.
     pub(crate) fn append(
         &mut self,
         batch: &[Append],
         index: &Index,
         sealed: &SealedChunks,
+        horizon: i64,
     ) -> Result<AppendReport, StorageError> {
         let now = Instant::now();
         let mut report = AppendReport::default();
@@ -189,15 +211,6 @@ impl Head {
             };
             let id = match id {
                 Some(id) => id,
-                None if self.series_count + fresh.len() as u64 >= self.max_series => {
-                    let reason = RejectReason::SeriesLimit {
-                        limit: self.max_series,
-                    };
-                    report
-                        .rejected
-                        .extend((first..position).map(|i| (i, reason.clone())));
-                    continue;
-                }
                 None => {
                     let id = self.next_id;
                     self.next_id += 1;
@@ -211,6 +224,9 @@ impl Head {
                 .or_else(|| self.series.get(&id).and_then(|s| s.last));
             for (i, &s) in (first..).zip(&item.samples) {
                 match last {
+                    _ if s.t < horizon => {
+                        report.rejected.push((i, RejectReason::TooOld { horizon }))
+                    }
                     Some(l) if s.t < l.t && self.is_stored(id, s, &accepted, sealed)? => {
                         report.duplicates += 1
                     }
@@ -236,6 +252,10 @@ impl Head {
 
         let mut new_series: Vec<(SeriesId, &Labels)> = fresh.values().copied().collect();
         new_series.sort_by_key(|(id, _)| *id);
+        if let Err(e) = self.check_limits(&new_series) {
+            self.next_id = next_id_before;
+            return Err(e);
+        }
         if let Err(e) = self.wal.append(&new_series, &accepted) {
             self.next_id = next_id_before;
             return Err(e);
@@ -245,6 +265,8 @@ impl Head {
         for (canonical, (id, labels)) in fresh {
             index.insert(id, labels)?;
             self.series_count += 1;
+            let name = labels.metric_name().unwrap_or_default();
+            *self.per_metric.entry(name.to_string()).or_default() += 1;
             self.track(id, canonical, None, now);
         }
         for (id, sample) in accepted {
@@ -255,6 +277,81 @@ impl Head {
         // chunks fails the client hears of it, and its retry is harmless.
         self.commit(sealed)?;
         Ok(report)
+    }
+
+    /// Refuses new series beyond the total or per-metric limit. Checked under
+    /// the head lock, so concurrent requests cannot overshoot together.
+    fn check_limits(&self, new_series: &[(SeriesId, &Labels)]) -> Result<(), StorageError> {
+        let limit = |flag: &'static str, limit: u64, metric: &str| {
+            Err(StorageError::Limit(CardinalityLimit {
+                flag,
+                limit,
+                metric: metric.to_string(),
+            }))
+        };
+        if let Some((_, labels)) =
+            new_series.get(self.max_series.saturating_sub(self.series_count) as usize)
+        {
+            return limit(
+                "limits.max-series",
+                self.max_series,
+                labels.metric_name().unwrap_or_default(),
+            );
+        }
+        let mut added: HashMap<&str, u64> = HashMap::new();
+        for (_, labels) in new_series {
+            let name = labels.metric_name().unwrap_or_default();
+            let count = added.entry(name).or_default();
+            *count += 1;
+            let existing = self.per_metric.get(name).copied().unwrap_or(0);
+            if existing + *count > self.max_series_per_metric {
+                return limit(
+                    "limits.max-series-per-metric",
+                    self.max_series_per_metric,
+                    name,
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Series per metric name, most first, at most `limit`.
+    pub(crate) fn top_metrics(&self, limit: usize) -> Vec<(String, u64)> {
+        let mut all: Vec<(String, u64)> = self
+            .per_metric
+            .iter()
+            .map(|(n, c)| (n.clone(), *c))
+            .collect();
+        all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        all.truncate(limit);
+        all
+    }
+
+    /// Takes removed raw chunks out of the totals and writes the removal:
+    /// under the head lock, because every seal writes the totals too.
+    pub(crate) fn remove_sealed(
+        &mut self,
+        removal: RawRemoval,
+        horizon: i64,
+        sealed: &SealedChunks,
+    ) -> Result<(), StorageError> {
+        let mut next = self.totals;
+        next.samples = next.samples.saturating_sub(removal.samples);
+        next.chunks = next.chunks.saturating_sub(removal.chunks);
+        next.oldest = next.oldest.map(|o| o.max(horizon));
+        sealed.apply_removal(removal, &next)?;
+        self.totals = next;
+        self.oldest = self.oldest.map(|o| o.max(horizon));
+        Ok(())
+    }
+
+    /// The newest sample of a series, if the head knows it.
+    pub(crate) fn newest(&self, id: SeriesId) -> Option<Option<Sample>> {
+        if let Some(series) = self.series.get(&id) {
+            return Some(series.last);
+        }
+        let pending = self.pending.chunks.iter().rev().find(|(i, _)| *i == id);
+        pending.map(|(_, chunk)| chunk.last().copied())
     }
 
     /// Whether exactly this sample (time and value bits) is already stored or

@@ -2,7 +2,7 @@
 //! -> series ids) so that selecting series by matchers reads only the index,
 //! never a sample.
 
-use super::labels::{Labels, MatchOp, Matcher, put_varint};
+use super::labels::{Labels, MatchOp, Matcher, put_varint, take_varint};
 use super::{SeriesId, StorageError};
 use app::model::MetricType;
 use std::ops::Bound;
@@ -39,6 +39,39 @@ impl Index {
     /// Highest series id stored, to continue numbering after a restart.
     pub(crate) fn max_id(&self) -> Result<Option<SeriesId>, StorageError> {
         Ok(self.series.last()?.map(|(k, _)| decode_id(&k)))
+    }
+
+    /// Every series id, ascending, read lazily (compaction walks them all).
+    pub(crate) fn ids(&self) -> impl Iterator<Item = Result<SeriesId, StorageError>> + '_ {
+        self.series.iter().keys().map(|k| Ok(decode_id(&k?)))
+    }
+
+    /// Per label name: (name, series carrying it, distinct values), from one
+    /// scan of the postings (keys sort by name, then value).
+    pub(crate) fn label_cardinality(&self) -> Result<Vec<(String, u64, u64)>, StorageError> {
+        let corrupt = || StorageError::Corrupt("posting key");
+        let mut out: Vec<(String, u64, u64)> = Vec::new();
+        let mut last_value: Vec<u8> = Vec::new();
+        for key in self.postings.iter().keys() {
+            let key = key?;
+            let zero = key.iter().position(|&b| b == 0).ok_or_else(corrupt)?;
+            let name = &key[..zero];
+            let mut rest = &key[zero + 1..];
+            let len = take_varint(&mut rest).ok_or_else(corrupt)? as usize;
+            let value = rest.get(..len).ok_or_else(corrupt)?;
+            match out.last_mut() {
+                Some((n, series, values)) if n.as_bytes() == name => {
+                    *series += 1;
+                    if value != last_value.as_slice() {
+                        *values += 1;
+                    }
+                }
+                _ => out.push((String::from_utf8_lossy(name).into_owned(), 1, 1)),
+            }
+            last_value.clear();
+            last_value.extend_from_slice(value);
+        }
+        Ok(out)
     }
 
     /// Number of series: counted once when the storage opens.

@@ -165,7 +165,9 @@ impl SealedChunks {
         let mut files = self.files.lock().unwrap_or_else(|p| p.into_inner());
         let mut base = HashMap::with_capacity(by_file.len());
         for (&file, buf) in &by_file {
-            let entry = self.file_entry(&mut files, file)?;
+            let entry = self
+                .file_entry(&mut files, file, true)?
+                .expect("created when missing");
             entry.file.write_all_at(buf, entry.len)?;
             entry.file.sync_data()?;
             base.insert(file, entry.len);
@@ -193,22 +195,28 @@ impl SealedChunks {
         Ok(())
     }
 
-    /// The open handle of chunk file `file`, opening (or creating) it.
+    /// The open handle of chunk file `file`, opening it, and creating it
+    /// when `create` (writes); a read of a missing file gets `None`.
     fn file_entry<'a>(
         &self,
         files: &'a mut HashMap<i64, ChunkFile>,
         file: i64,
-    ) -> Result<&'a mut ChunkFile, StorageError> {
+        create: bool,
+    ) -> Result<Option<&'a mut ChunkFile>, StorageError> {
         if !files.contains_key(&file) {
             if files.len() >= MAX_OPEN_FILES {
                 files.clear();
             }
             let path = self.dir.join(file.to_string());
             let created = !path.exists();
+            if created && !create {
+                // Deleted by retention while a reader held its reference.
+                return Ok(None);
+            }
             let handle = OpenOptions::new()
                 .read(true)
                 .write(true)
-                .create(true)
+                .create(create)
                 .truncate(false)
                 .open(&path)?;
             if created {
@@ -226,14 +234,18 @@ impl SealedChunks {
                 },
             );
         }
-        Ok(files.get_mut(&file).expect("inserted above"))
+        Ok(files.get_mut(&file))
     }
 
-    /// Reads and checks the bytes of one chunk.
-    fn read(&self, chunk_ref: &ChunkRef) -> Result<Vec<u8>, StorageError> {
+    /// Reads and checks the bytes of one chunk; `None` if retention deleted
+    /// its file meanwhile.
+    fn read(&self, chunk_ref: &ChunkRef) -> Result<Option<Vec<u8>>, StorageError> {
         let handle = {
             let mut files = self.files.lock().unwrap_or_else(|p| p.into_inner());
-            Arc::clone(&self.file_entry(&mut files, chunk_ref.file)?.file)
+            match self.file_entry(&mut files, chunk_ref.file, false)? {
+                Some(entry) => Arc::clone(&entry.file),
+                None => return Ok(None),
+            }
         };
         let len = usize::try_from(chunk_ref.len)
             .ok()
@@ -246,7 +258,7 @@ impl SealedChunks {
         if crc32fast::hash(&bytes) != crc {
             return Err(StorageError::Corrupt("chunk checksum mismatch"));
         }
-        Ok(bytes)
+        Ok(Some(bytes))
     }
 
     /// The newest sealed sample of a series: what a new sample must follow.
@@ -257,7 +269,10 @@ impl SealedChunks {
             Some((k, v)) => {
                 let chunk_ref =
                     ChunkRef::decode(&k, &v).ok_or(StorageError::Corrupt("chunk ref"))?;
-                Ok(chunk::decode(&self.read(&chunk_ref)?)?.last().copied())
+                match self.read(&chunk_ref)? {
+                    Some(bytes) => Ok(chunk::decode(&bytes)?.last().copied()),
+                    None => Ok(None),
+                }
             }
         }
     }
@@ -281,20 +296,89 @@ impl SealedChunks {
                 ChunkRef::decode(&k, &v).ok_or(StorageError::Corrupt("chunk ref"))
             })
             .take_while(move |r| r.as_ref().map_or(true, |c| c.mint <= maxt))
-            .map(|r| self.read(&r?))
+            .filter_map(|r| r.and_then(|c| self.read(&c)).transpose())
     }
+
+    /// Gathers into `removal` the references of `id`'s chunks that end
+    /// before `cutoff`, counting their samples from the chunk headers.
+    pub(crate) fn remove_before(
+        &self,
+        id: SeriesId,
+        cutoff: i64,
+        removal: &mut RawRemoval,
+    ) -> Result<(), StorageError> {
+        for entry in self.tree.range(key(id, i64::MIN)..key(id, cutoff)) {
+            let (k, v) = entry?;
+            let chunk_ref = ChunkRef::decode(&k, &v).ok_or(StorageError::Corrupt("chunk ref"))?;
+            if let Some(bytes) = self.read(&chunk_ref)? {
+                removal.samples += u64::from(chunk::peek_header(&bytes)?.count);
+            }
+            removal.chunks += 1;
+            removal.batch.remove(k);
+        }
+        Ok(())
+    }
+
+    /// Deletes gathered references and writes the totals left, in one batch.
+    pub(crate) fn apply_removal(
+        &self,
+        removal: RawRemoval,
+        totals: &Totals,
+    ) -> Result<(), StorageError> {
+        let mut batch = removal.batch;
+        batch.insert(&key(TOTALS_ID, 0)[..], &totals.encode()[..]);
+        self.tree.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// The chunk files as (window start, bytes), oldest first.
+    pub(crate) fn windows(&self) -> Result<Vec<(i64, u64)>, StorageError> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            if let Some(start) = entry.file_name().to_str().and_then(|n| n.parse().ok()) {
+                out.push((start, entry.metadata()?.len()));
+            }
+        }
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    /// Deletes the chunk file of the window starting at `start`. Its
+    /// references must be gone already (and durable): a reference left to a
+    /// deleted file would read as nothing.
+    pub(crate) fn delete_window(&self, start: i64) -> Result<(), StorageError> {
+        let mut files = self.files.lock().unwrap_or_else(|p| p.into_inner());
+        files.remove(&start);
+        match std::fs::remove_file(self.dir.join(start.to_string())) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    pub(crate) fn window_ms(&self) -> i64 {
+        self.window_ms
+    }
+}
+
+/// Raw chunk references gathered for deletion across series.
+#[derive(Default)]
+pub(crate) struct RawRemoval {
+    pub(crate) batch: sled::Batch,
+    pub(crate) chunks: u64,
+    pub(crate) samples: u64,
 }
 
 /// `series id (u64 BE) | maxt (i64 with the sign bit flipped, BE)`: big-endian
 /// with a flipped sign bit sorts bytes in numeric order, negative times too.
-fn key(id: SeriesId, maxt: i64) -> [u8; 16] {
+pub(crate) fn key(id: SeriesId, maxt: i64) -> [u8; 16] {
     let mut out = [0u8; 16];
     out[..8].copy_from_slice(&id.to_be_bytes());
     out[8..].copy_from_slice(&((maxt as u64) ^ (1 << 63)).to_be_bytes());
     out
 }
 
-fn unflip(bytes: [u8; 8]) -> i64 {
+pub(crate) fn unflip(bytes: [u8; 8]) -> i64 {
     (u64::from_be_bytes(bytes) ^ (1 << 63)) as i64
 }
 

@@ -178,6 +178,7 @@ impl PromAnswer {
                     samples: points.len() as u64,
                     downsampled: false,
                     points,
+                    band: Vec::new(),
                 }
             })
             .collect();
@@ -186,6 +187,7 @@ impl PromAnswer {
             start,
             end,
             resolution: "promql".into(),
+            resolutions: Vec::new(),
             max_points: max_points as usize,
             series,
         }
@@ -427,6 +429,7 @@ mod tests {
             start: 0,
             end: 1,
             resolution: "raw".into(),
+            resolutions: Vec::new(),
             max_points: 10,
             series: vec![crate::model::RangeSeries {
                 labels: [("quantile", "0.95"), ("route", "/a"), ("service", "api")]
@@ -436,6 +439,7 @@ mod tests {
                 samples: 1,
                 downsampled: false,
                 points: vec![(0, Some(1.0))],
+                band: Vec::new(),
             }],
         };
         let query = ChartQuery::new(
