@@ -127,7 +127,8 @@ fn bench_storage_layer(w: &Workload, total: u64) -> Row {
     let elapsed = began.elapsed().as_secs_f64();
     let bytes = storage.disk_bytes();
     assert_eq!(storage.stats().samples, total);
-    let part = |name: &str| du(&dir.path().join(name)) as f64 / total as f64;
+    let part =
+        |name: &str| tinyobs::storage::dir_size(&dir.path().join(name)) as f64 / total as f64;
     println!(
         "storage layer on disk, bytes/sample: chunk files {:.3}, sled {:.3}, wal {:.3}",
         part("chunks"),
@@ -314,7 +315,7 @@ async fn flush_and_measure(
         // A clean stop seals every open chunk and empties the WAL.
         Peer::TinyObs => {
             stop(peer, child);
-            Ok(du(data))
+            Ok(tinyobs::storage::dir_size(data))
         }
         // A snapshot with the head writes the in-memory head out as a block:
         // its size is the compressed data, without the WAL.
@@ -328,7 +329,9 @@ async fn flush_and_measure(
             let name = body["data"]["name"]
                 .as_str()
                 .ok_or(format!("snapshot failed: {body}"))?;
-            Ok(du(&data.join("snapshots").join(name)))
+            Ok(tinyobs::storage::dir_size(
+                &data.join("snapshots").join(name),
+            ))
         }
         // Flush in-memory parts, then merge, as VictoriaMetrics does over time.
         Peer::VictoriaMetrics => {
@@ -341,7 +344,7 @@ async fn flush_and_measure(
                 .send()
                 .await;
             tokio::time::sleep(Duration::from_secs(5)).await;
-            Ok(du(data))
+            Ok(tinyobs::storage::dir_size(data))
         }
     }
 }
@@ -361,20 +364,6 @@ fn peak_rss_mb(pid: u32) -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
-}
-
-fn du(path: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(path) else {
-        return 0;
-    };
-    entries
-        .filter_map(Result::ok)
-        .map(|e| match e.metadata() {
-            Ok(m) if m.is_dir() => du(&e.path()),
-            Ok(m) => m.len(),
-            Err(_) => 0,
-        })
-        .sum()
 }
 
 /// The synthetic workload, generated once and shared by every target.

@@ -433,8 +433,7 @@ impl Storage {
 
     /// Where each resolution of series `id` can answer, as `[from, until)`
     /// (empty when `from >= until`): raw from the horizon on; an aggregate
-    /// from its first bucket to its last *final* one. The bucket holding the
-    /// watermark may still grow, unless the horizon has closed it.
+    /// from its first bucket to its watermark (the end of its last block).
     pub fn coverage(&self, id: SeriesId) -> Result<[(Resolution, i64, i64); 3], StorageError> {
         let horizon = self.horizon();
         let mut out = [(Resolution::Raw, horizon, i64::MAX); 3];
@@ -443,16 +442,8 @@ impl Storage {
             .enumerate()
         {
             let store = self.aggregates(resolution);
-            let step = resolution.step_ms();
             let range = match (store.first_bucket(id)?, store.watermark(id)?) {
-                (Some(first), Some(w)) => {
-                    let open = aggregate::align(w, step);
-                    let until = match open.saturating_add(step) <= horizon {
-                        true => open + step,
-                        false => open,
-                    };
-                    (first, until)
-                }
+                (Some(first), Some(until)) => (first, until),
                 _ => (0, 0),
             };
             out[slot + 1] = (resolution, range.0, range.1);
@@ -535,7 +526,8 @@ fn per_sample(bytes: u64, samples: u64) -> f64 {
     }
 }
 
-fn dir_size(path: &std::path::Path) -> u64 {
+/// Bytes of the files under `path`, recursively (0 if it cannot be read).
+pub fn dir_size(path: &std::path::Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(path) else {
         return 0;
     };

@@ -4,7 +4,7 @@
 //! and last, and the counter increase across resets (rate and increase, the
 //! way Thanos downsamples counters).
 //!
-//! Buckets of one series are stored in **blocks** (a day of 5 min buckets, 30
+//! Buckets of one series are stored in **blocks** (8 h of 5 min buckets, 4
 //! days of 1 h buckets), one sled value per block under `series id | block
 //! start`, each column compressed with the chunk codec. A block is rewritten
 //! whole when compaction recomputes its newest bucket, which is cheap at
@@ -48,12 +48,13 @@ impl Resolution {
         }
     }
 
-    /// Length of a stored block of buckets: at most 1024 buckets (a chunk).
+    /// Length of a stored block of buckets: 96 buckets. Compaction rewrites
+    /// the newest block of each series every pass, so blocks stay small.
     pub(crate) fn block_ms(self) -> i64 {
         match self {
             Resolution::Raw => 0,
-            Resolution::FiveMinutes => 24 * 3_600_000,
-            Resolution::OneHour => 30 * 24 * 3_600_000,
+            Resolution::FiveMinutes => 8 * 3_600_000,
+            Resolution::OneHour => 4 * 24 * 3_600_000,
         }
     }
 }
@@ -282,10 +283,10 @@ impl AggregateTotals {
 }
 
 /// The blocks of one resolution: a sled tree keyed `series id | block start`.
-/// `series id | i64::MIN` holds the series' **watermark**: the newest source
-/// time (a raw sample's, or for 1 h the 5 min watermark) already folded in.
-/// Blocks, watermark and totals change in one batch, so a crash leaves either
-/// all of a step or none of it.
+/// `series id | i64::MIN` holds the series' **watermark**: the end of its
+/// last block written; every source sample before it is folded in, and no
+/// later sample can land before it. Blocks, watermark and totals change in
+/// one batch, so a crash leaves either all of a step or none of it.
 pub(crate) struct AggregateStore {
     tree: sled::Tree,
     pub(crate) resolution: Resolution,
@@ -349,8 +350,9 @@ impl AggregateStore {
         Ok(out)
     }
 
-    /// Replaces the buckets of `id` from `buckets[0].t` on with `buckets`
-    /// (recomputed, in time order) and moves the watermark, in one batch.
+    /// Stores `buckets` (in time order) in their blocks, replacing what a
+    /// block held from `buckets[0].t` on (a pass repeated after a crash
+    /// writes the same again), and moves the watermark, in one batch.
     pub(crate) fn write(
         &self,
         id: SeriesId,
@@ -553,8 +555,8 @@ mod tests {
         store
             .write(7, &[bucket(0, 1), bucket(step, 1)], step + 5)
             .unwrap();
-        // The second bucket got more samples; a day later another bucket.
-        let day = 86_400_000;
+        // The second bucket got more samples; a block later another bucket.
+        let day = 8 * 3_600_000;
         store
             .write(7, &[bucket(step, 3), bucket(day, 1)], day + 1)
             .unwrap();

@@ -2,14 +2,18 @@
 //! buckets into 1 h buckets, and each resolution is deleted once older than
 //! its retention, oldest first, only after what replaces it is durable.
 //!
-//! **Why it is exact and idempotent.** Series are append-only (a sample older
-//! than its series' newest is refused), so every sample compaction has not
-//! seen is newer than the series' **watermark**, the newest raw time already
-//! folded in. A pass recomputes, from the source, every bucket from the one
-//! holding the watermark on; the bucket a late sample lands in is therefore
-//! recomputed, and a pass with nothing new writes nothing. Blocks and
-//! watermark move in one sled batch. After a week off, the watermark is a
-//! week old and the pass catches up, one block at a time.
+//! **Why it is exact and idempotent.** Aggregates are written a whole block
+//! (96 buckets) at a time, once the block is **complete**: the series has a
+//! sample at or after its end, or the raw horizon has passed it. Series are
+//! append-only (a sample older than its series' newest is refused), so no
+//! sample can join a complete block: a late sample lands in a block not yet
+//! written and is folded with it. Each series' **watermark** is the end of
+//! its last block written; a pass folds the complete blocks after it, so a
+//! pass with nothing new writes nothing, and after a week off the watermark
+//! is a week old and the pass catches up, one block at a time. Blocks and
+//! watermark move in one sled batch. Writing each block once also keeps
+//! sled from filling with rewritten values. Until its block completes, the
+//! newest data is answered from raw.
 //!
 //! **Why raw is never lost.** A pass first raises the *raw horizon* (samples
 //! before it are refused from then on), then compacts every series, flushes
@@ -161,126 +165,108 @@ impl Storage {
         Ok((five, hour))
     }
 
+    /// Folds the raw samples of every **complete** 5 min block (8 h) after
+    /// the watermark. A block is complete once the series has a sample at or
+    /// after its end, or the horizon has passed it: no sample can join it
+    /// any more (series are append-only), so each block is written once.
     fn fold_raw(&self, id: SeriesId) -> Result<u64, StorageError> {
         let store = &self.five_minutes;
-        let step = Resolution::FiveMinutes.step_ms();
-        let watermark = store.watermark(id)?;
+        let block_ms = Resolution::FiveMinutes.block_ms();
         let Some(newest) = self.newest_sample_time(id)? else {
             return Ok(0);
         };
-        if watermark.is_some_and(|w| newest <= w) {
-            return Ok(0);
-        }
-        let from = match watermark {
-            Some(w) => align(w, step),
+        let complete_until = align(newest.max(self.horizon()), block_ms);
+        let from = match store.watermark(id)? {
+            Some(w) => w,
             None => match self.oldest_sample_time(id)? {
-                Some(t) => t,
+                Some(t) => align(t, block_ms),
                 None => return Ok(0),
             },
         };
-        self.fold_blocks(store, id, (from, newest), None, |bucketer, mint, maxt| {
-            let mut last = None;
+        self.fold_blocks(store, id, from, complete_until, |bucketer, mint, maxt| {
             self.for_each_sample(id, mint, maxt, |s| {
                 bucketer.push_sample(s);
-                last = Some(s.t);
                 true
-            })?;
-            Ok(last)
+            })
         })
     }
 
+    /// Folds every 1 h block (4 days) whose 5 min blocks are all written.
     fn fold_five_minutes(&self, id: SeriesId) -> Result<u64, StorageError> {
         let Some(source) = self.five_minutes.watermark(id)? else {
             return Ok(0);
         };
         let store = &self.one_hour;
-        let watermark = store.watermark(id)?;
-        if watermark.is_some_and(|w| source <= w) {
-            return Ok(0);
-        }
-        let from = match watermark {
-            Some(w) => align(w, Resolution::OneHour.step_ms()),
-            None => match self.five_minutes.buckets(id, i64::MIN, i64::MAX)?.first() {
-                Some(b) => b.t,
-                None => i64::MAX,
+        let block_ms = Resolution::OneHour.block_ms();
+        let from = match store.watermark(id)? {
+            Some(w) => w,
+            None => match self.five_minutes.first_bucket(id)? {
+                Some(t) => align(t, block_ms),
+                None => align(source, block_ms),
             },
         };
-        let newest = align(source, Resolution::FiveMinutes.step_ms());
         self.fold_blocks(
             store,
             id,
-            (from, newest),
-            Some(source),
+            from,
+            align(source, block_ms),
             |bucketer, mint, maxt| {
-                let mut last = None;
                 for b in self.five_minutes.buckets(id, mint, maxt)? {
                     bucketer.push_bucket(&b);
-                    last = Some(b.t);
                 }
-                Ok(last)
+                Ok(())
             },
         )
     }
 
-    /// Recomputes `store`'s buckets of `id` from `from` to `newest`, one
-    /// block at a time (memory stays at one block). `source` feeds a block's
-    /// span into the bucketer and returns the newest source time it read,
-    /// which becomes the watermark; the last block may set `final_mark`
-    /// instead (1 h records the 5 min watermark it was computed from).
+    /// Writes `store`'s blocks of `id` in `[from, until)` (both block
+    /// boundaries) from `source`, which feeds a block's span into the
+    /// bucketer, one block at a time (memory stays at one block). The
+    /// watermark moves to each block's end with it; a run of empty blocks
+    /// (a silent series) moves only the watermark, once.
     fn fold_blocks(
         &self,
         store: &AggregateStore,
         id: SeriesId,
-        (from, newest): (i64, i64),
-        final_mark: Option<i64>,
-        mut source: impl FnMut(&mut Bucketer, i64, i64) -> Result<Option<i64>, StorageError>,
+        from: i64,
+        until: i64,
+        mut source: impl FnMut(&mut Bucketer, i64, i64) -> Result<(), StorageError>,
     ) -> Result<u64, StorageError> {
         let block_ms = store.resolution.block_ms();
-        let last_block = align(newest, block_ms);
         let mut written = 0;
-        let mut block = align(from, block_ms);
-        let mut watermark = store.watermark(id)?;
-        while block <= newest {
+        let mut block = from;
+        while block < until {
             let mut bucketer = Bucketer::new(store.resolution.step_ms());
-            let read = source(
-                &mut bucketer,
-                from.max(block),
-                block.saturating_add(block_ms - 1),
-            )?;
+            source(&mut bucketer, block, block + block_ms - 1)?;
             let buckets = bucketer.finish();
-            let mark = match block >= last_block {
-                true => final_mark.or(read),
-                false => read,
-            }
-            .or(watermark);
-            if let Some(mark) = mark
-                && (!buckets.is_empty() || Some(mark) != watermark)
-            {
-                store.write(id, &buckets, mark)?;
-                watermark = Some(mark);
+            block += block_ms;
+            if !buckets.is_empty() || block >= until {
+                store.write(id, &buckets, block)?;
                 written += buckets.len() as u64;
             }
-            block = block.saturating_add(block_ms);
         }
         Ok(written)
     }
 
     /// Deletes raw chunks before `cutoff`, then the chunk files wholly before
-    /// it. A series' chunks go only up to the 5 min bucket its watermark is in
-    /// (that bucket is recomputed from raw), unless the horizon has closed it.
+    /// it. A series' chunks go only up to its 5 min watermark: raw that no
+    /// block holds yet stays, and so does its file.
     fn delete_raw_before(&self, cutoff: i64, run: &mut CompactionRun) -> Result<(), StorageError> {
         if cutoff == i64::MIN {
             return Ok(());
         }
-        let step = Resolution::FiveMinutes.step_ms();
+        let block_ms = Resolution::FiveMinutes.block_ms();
         let mut files_cutoff = cutoff;
         let mut removal = RawRemoval::default();
         for id in self.index.ids() {
             let id = id?;
+            // Raw goes only where its 5 min blocks are written.
             let series_cutoff = match self.five_minutes.watermark(id)? {
-                Some(w) if align(w, step) + step <= cutoff => cutoff,
-                Some(w) => cutoff.min(align(w, step)),
-                None => cutoff,
+                Some(w) => cutoff.min(w),
+                None => match self.oldest_sample_time(id)? {
+                    Some(t) => cutoff.min(align(t, block_ms)),
+                    None => cutoff,
+                },
             };
             files_cutoff = files_cutoff.min(series_cutoff);
             self.sealed.remove_before(id, series_cutoff, &mut removal)?;
@@ -321,14 +307,13 @@ impl Storage {
         run: &mut CompactionRun,
     ) -> Result<(), StorageError> {
         let store = self.aggregates(resolution);
-        let hour = Resolution::OneHour.step_ms();
         let mut removal = Removal::default();
         let mut deleted = 0;
         for id in self.index.ids() {
             let id = id?;
             let series_cutoff = match resolution {
                 Resolution::FiveMinutes => match self.one_hour.watermark(id)? {
-                    Some(w) => cutoff.min(align(w, hour)),
+                    Some(w) => cutoff.min(w),
                     None => continue,
                 },
                 _ => cutoff,
@@ -461,6 +446,20 @@ mod tests {
     /// increase, first_t, last_t.
     type Row = (i64, u64, f64, f64, f64, f64, f64, f64, i64, i64);
 
+    /// The rows of buckets that start before `limit`.
+    fn before(limit: i64, rows: Vec<Row>) -> Vec<Row> {
+        rows.into_iter().filter(|r| r.0 < limit).collect()
+    }
+
+    /// Equal rows, or a panic naming the first difference (not all rows).
+    fn assert_rows(got: &[Row], want: &[Row], what: &str) {
+        let first = got.iter().zip(want).position(|(a, b)| a != b);
+        if let Some(i) = first {
+            panic!("{what}: row {i}: got {:?}, want {:?}", got[i], want[i]);
+        }
+        assert_eq!(got.len(), want.len(), "{what}: number of buckets");
+    }
+
     /// The model: buckets computed by plain loops over the samples.
     fn model(n: usize, to: i64, step: i64) -> Vec<Row> {
         let mut groups: BTreeMap<i64, Vec<(i64, f64)>> = BTreeMap::new();
@@ -539,10 +538,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(ManualClock::new(START));
         let store = open(dir.path(), &clock);
-        // Passes every 97 minutes of data: buckets are left half full and
-        // must be recomputed when the rest arrives.
+        // Passes every 97 minutes of data, out of step with the blocks.
         let step = 97 * 4;
-        let end = PER_DAY + 123;
+        let end = 9 * PER_DAY + 123;
         let mut i = 0;
         while i < end {
             let next = (i + step).min(end);
@@ -551,17 +549,27 @@ mod tests {
             store.compact().unwrap();
             i = next;
         }
+        // Complete blocks only: up to the block holding the newest sample.
+        let five = align(
+            START + (end - 1) * 15_000,
+            Resolution::FiveMinutes.block_ms(),
+        );
+        let hour = align(five, Resolution::OneHour.block_ms());
+        // 5 min keeps 4 days, and only what 1 h holds already goes.
+        let now = START + end * 15_000;
+        let kept_from = align(
+            (now - 4 * DAY_MS).min(hour),
+            Resolution::FiveMinutes.block_ms(),
+        );
         for n in 0..3 {
-            assert_eq!(
-                stored(&store, Resolution::FiveMinutes, n),
-                model(n, end, 5 * MINUTE),
-                "series {n} at 5m"
-            );
-            assert_eq!(
-                stored(&store, Resolution::OneHour, n),
-                model(n, end, 60 * MINUTE),
-                "series {n} at 1h"
-            );
+            let want: Vec<Row> = before(five, model(n, end, 5 * MINUTE))
+                .into_iter()
+                .filter(|r| r.0 >= kept_from)
+                .collect();
+            assert_rows(&stored(&store, Resolution::FiveMinutes, n), &want, "5m");
+            let hourly = stored(&store, Resolution::OneHour, n);
+            assert!(hourly.len() >= 4 * 24, "{}", hourly.len());
+            assert_rows(&hourly, &before(hour, model(n, end, 60 * MINUTE)), "1h");
         }
         let again = store.compact().unwrap();
         assert_eq!(
@@ -577,7 +585,7 @@ mod tests {
         assert_eq!(
             stats[1].samples as usize,
             (0..3)
-                .map(|n| model(n, end, 5 * MINUTE).len())
+                .map(|n| stored(&store, Resolution::FiveMinutes, n).len())
                 .sum::<usize>()
         );
     }
@@ -592,15 +600,22 @@ mod tests {
         store.flush().unwrap();
         clock.set(START + end * 15_000);
         let run = store.compact().unwrap();
+        let five = align(
+            START + (end - 1) * 15_000,
+            Resolution::FiveMinutes.block_ms(),
+        );
+        let hour = align(five, Resolution::OneHour.block_ms());
         for n in 0..3 {
-            assert_eq!(
-                stored(&store, Resolution::FiveMinutes, n).len(),
-                model(n, end, 5 * MINUTE).len().min(4 * 288),
-                "5m keeps 4 days"
-            );
-            assert_eq!(
-                stored(&store, Resolution::OneHour, n),
-                model(n, end, 60 * MINUTE)
+            // 5 min keeps 4 days: from now - 4 d to its last complete block.
+            let kept: Vec<Row> = before(five, model(n, end, 5 * MINUTE))
+                .into_iter()
+                .filter(|r| r.0 >= START + 3 * DAY_MS)
+                .collect();
+            assert_rows(&stored(&store, Resolution::FiveMinutes, n), &kept, "5m");
+            assert_rows(
+                &stored(&store, Resolution::OneHour, n),
+                &before(hour, model(n, end, 60 * MINUTE)),
+                "1h",
             );
         }
         // Raw keeps 2 days; the rest lives on in the aggregates.
@@ -632,7 +647,7 @@ mod tests {
         );
         assert_eq!(
             stored(&store, Resolution::OneHour, 0),
-            model(0, end, 60 * MINUTE)
+            before(hour, model(0, end, 60 * MINUTE))
         );
         assert_eq!(raw_count(&store, 0), (2 * PER_DAY) as usize);
     }
