@@ -6,6 +6,7 @@
 //! measures it against Prometheus's own test scripts.
 
 mod eval;
+mod fill;
 mod functions;
 
 use crate::storage::{STALE_NAN_BITS, Storage, StorageError};

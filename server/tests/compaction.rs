@@ -166,6 +166,39 @@ async fn old_data_moves_to_aggregates_and_queries_stitch_resolutions() {
         "{body}"
     );
 
+    // PromQL below the horizon reads the aggregates, each function the one
+    // it needs: 5 min ones six days ago, 1 h ones ten days ago.
+    let six_days_ago = (now_s() - 6 * DAY) / 3600 * 3600;
+    let ten_days_ago = (now_s() - 10 * DAY) / 3600 * 3600;
+    // The counter grows steadily, so its rates come out as from raw
+    // samples (the tolerance is for float rounding).
+    for (query, at, want, tolerance) in [
+        ("avg_over_time(temp[1h])", six_days_ago, 4.5, 1e-9),
+        ("max_over_time(temp[1h])", six_days_ago, 9.0, 1e-9),
+        ("min_over_time(temp[1h])", six_days_ago, 0.0, 1e-9),
+        ("sum_over_time(temp[1h])", six_days_ago, 270.0, 1e-9),
+        ("rate(jobs_total[1h])", six_days_ago, 2.0 / 60.0, 1e-6),
+        ("increase(jobs_total[30m])", six_days_ago, 60.0, 1e-6),
+        ("avg_over_time(temp[3h])", ten_days_ago, 4.5, 1e-9),
+        ("rate(jobs_total[3h])", ten_days_ago, 2.0 / 60.0, 1e-6),
+    ] {
+        let path = format!(
+            "/api/v1/query?query={}&time={at}",
+            query.replace('[', "%5B").replace(']', "%5D")
+        );
+        let (status, body) = get(&server, &path).await;
+        assert_eq!(status, 200, "{query}: {body}");
+        let value: f64 = body["data"]["result"][0]["value"][1]
+            .as_str()
+            .unwrap_or_else(|| panic!("{query}: {body}"))
+            .parse()
+            .unwrap();
+        assert!(
+            (value - want).abs() <= tolerance * want.abs(),
+            "{query} at {at}: {value}, want {want}"
+        );
+    }
+
     // Everything survives a restart.
     server.stop();
     let server = Server::start_with(dir.path(), &flags);

@@ -1,5 +1,6 @@
 //! Evaluation of a parsed expression at one point in time.
 
+use super::fill::{self, Fill};
 use super::{At, LOOKBACK_MS, LabelSet, PromqlError, Sample, Series, Value, functions, is_stale};
 use crate::query::convert_matcher;
 use crate::storage::{METRIC_NAME, Matcher, Storage};
@@ -48,7 +49,12 @@ impl<'a> Evaluator<'a> {
             Expr::VectorSelector(vs) => self.instant_vector(vs, at),
             Expr::MatrixSelector(ms) => {
                 let range = ms.range.as_millis() as i64;
-                Ok(Value::Matrix(self.range_vector(&ms.vs, range, at)?))
+                Ok(Value::Matrix(self.range_vector(
+                    &ms.vs,
+                    range,
+                    at,
+                    Fill::Last,
+                )?))
             }
             Expr::Call(call) => functions::call(self, call, at),
             Expr::Aggregate(agg) => self.aggregate(agg, at),
@@ -59,12 +65,13 @@ impl<'a> Evaluator<'a> {
     }
 
     /// The series a selector names, with their samples in `(mint, maxt]`
-    /// (stale markers included).
+    /// (stale markers included); before the raw horizon, points made from
+    /// the aggregates as `fill` says.
     fn select(
         &self,
         vs: &VectorSelector,
-        mint: i64,
-        maxt: i64,
+        (mint, maxt): (i64, i64),
+        fill: Fill,
     ) -> Result<Vec<Series>, PromqlError> {
         if !vs.matchers.or_matchers.is_empty() {
             return Err(PromqlError::Unsupported("`or` inside a selector".into()));
@@ -77,13 +84,18 @@ impl<'a> Evaluator<'a> {
             matchers.push(convert_matcher(m.clone()).map_err(PromqlError::Eval)?);
         }
         let mut out = Vec::new();
+        let horizon = self.storage.horizon();
         for (id, labels) in self.storage.select_series(&matchers)? {
-            let points: Vec<(i64, f64)> = self
-                .storage
-                .samples(id, mint + 1, maxt)?
-                .into_iter()
-                .map(|s| (s.t, s.v))
-                .collect();
+            let mut points = match mint + 1 < horizon {
+                true => fill::points(self.storage, id, (mint + 1, maxt.min(horizon - 1)), fill)?,
+                false => Vec::new(),
+            };
+            points.extend(
+                self.storage
+                    .samples(id, mint + 1, maxt)?
+                    .into_iter()
+                    .map(|s| (s.t, s.v)),
+            );
             let read = self.samples_read.get() + points.len() as u64;
             if read > super::MAX_SAMPLES {
                 return Err(PromqlError::Eval(format!(
@@ -175,7 +187,7 @@ impl Evaluator<'_> {
     fn instant_vector(&self, vs: &VectorSelector, at: At) -> Result<Value, PromqlError> {
         let t = Self::read_time(vs, at);
         let mut out = Vec::new();
-        for series in self.select(vs, t - LOOKBACK_MS, t)? {
+        for series in self.select(vs, (t - LOOKBACK_MS, t), Fill::Last)? {
             if let Some(&(_, v)) = series.points.last()
                 && !is_stale(v)
             {
@@ -195,10 +207,11 @@ impl Evaluator<'_> {
         vs: &VectorSelector,
         range: i64,
         at: At,
+        fill: Fill,
     ) -> Result<Vec<Series>, PromqlError> {
         let t = Self::read_time(vs, at);
         Ok(self
-            .select(vs, t - range, t)?
+            .select(vs, (t - range, t), fill)?
             .into_iter()
             .map(|s| Series {
                 labels: s.labels,

@@ -2,6 +2,7 @@
 //! and the element-wise math ones.
 
 use super::eval::{Evaluator, drop_name};
+use super::fill::Fill;
 use super::{At, PromqlError, Sample, Series, Value};
 use app::chart::scale::{civil_from_days, days_from_civil};
 use promql_parser::parser::{Call, Expr};
@@ -41,7 +42,7 @@ pub(crate) fn call(ev: &Evaluator<'_>, call: &Call, at: At) -> Result<Value, Pro
         | "ts_of_last_over_time"
         | "ts_of_min_over_time"
         | "ts_of_max_over_time" => {
-            let (series, range, read_at) = range_arg(ev, arg(0)?, at)?;
+            let (series, range, read_at) = range_arg(ev, arg(0)?, at, Fill::for_function(name))?;
             let keep_name = matches!(name, "last_over_time" | "first_over_time");
             let mut out = Vec::new();
             for s in series {
@@ -265,7 +266,7 @@ pub(crate) fn call(ev: &Evaluator<'_>, call: &Call, at: At) -> Result<Value, Pro
             ))
         }
         "deriv" | "predict_linear" => {
-            let (series, _, _) = range_arg(ev, arg(0)?, at)?;
+            let (series, _, _) = range_arg(ev, arg(0)?, at, Fill::Last)?;
             let ahead = match name {
                 "predict_linear" => Some(ev.scalar(arg(1)?, at)?),
                 _ => None,
@@ -291,7 +292,7 @@ pub(crate) fn call(ev: &Evaluator<'_>, call: &Call, at: At) -> Result<Value, Pro
         }
         "quantile_over_time" => {
             let q = ev.scalar(arg(0)?, at)?;
-            let (series, _, _) = range_arg(ev, arg(1)?, at)?;
+            let (series, _, _) = range_arg(ev, arg(1)?, at, Fill::Last)?;
             Ok(Value::Vector(
                 series
                     .into_iter()
@@ -309,7 +310,7 @@ pub(crate) fn call(ev: &Evaluator<'_>, call: &Call, at: At) -> Result<Value, Pro
         "absent" | "absent_over_time" => {
             let present = match name {
                 "absent" => !ev.vector(arg(0)?, at)?.is_empty(),
-                _ => !range_arg(ev, arg(0)?, at)?.0.is_empty(),
+                _ => !range_arg(ev, arg(0)?, at, Fill::Last)?.0.is_empty(),
             };
             let selector = match arg(0)? {
                 Expr::MatrixSelector(ms) => Some(&ms.vs),
@@ -457,14 +458,15 @@ fn range_arg(
     ev: &Evaluator<'_>,
     expr: &Expr,
     at: At,
+    fill: Fill,
 ) -> Result<(Vec<Series>, i64, i64), PromqlError> {
     match expr {
         Expr::MatrixSelector(ms) => {
             let range = ms.range.as_millis() as i64;
             let read_at = Evaluator::read_time(&ms.vs, at);
-            Ok((ev.range_vector(&ms.vs, range, at)?, range, read_at))
+            Ok((ev.range_vector(&ms.vs, range, at, fill)?, range, read_at))
         }
-        Expr::Paren(p) => range_arg(ev, &p.expr, at),
+        Expr::Paren(p) => range_arg(ev, &p.expr, at, fill),
         Expr::Subquery(sq) => ev.subquery(sq, at),
         _ => Err(PromqlError::Eval("expected a range vector".into())),
     }
