@@ -55,24 +55,50 @@ pub async fn put_json<B: serde::Serialize, T: DeserializeOwned>(
             .send()
             .await
             .map_err(|e| format!("{url}: {e}"))?;
-        if !response.ok() {
-            let status = response.status();
-            let message = response
-                .json::<crate::model::ApiError>()
-                .await
-                .map_or_else(|_| format!("HTTP {status}"), |e| e.error);
-            return Err(message);
-        }
-        response
-            .json::<T>()
-            .await
-            .map_err(|e| format!("{url}: {e}"))
+        decode_answer(url, response).await
     }
     #[cfg(not(feature = "hydrate"))]
     {
         let _ = body;
         Err(format!("{url}: only sent from the browser"))
     }
+}
+
+/// POSTs to `url` without a body (an action such as "compact now") and
+/// decodes the answer.
+pub async fn post_action<T: DeserializeOwned>(url: &str) -> Result<T, String> {
+    #[cfg(feature = "hydrate")]
+    {
+        let response = gloo_net::http::Request::post(url)
+            .send()
+            .await
+            .map_err(|e| format!("{url}: {e}"))?;
+        decode_answer(url, response).await
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        Err(format!("{url}: only sent from the browser"))
+    }
+}
+
+/// The JSON of a successful answer, or the server's error message.
+#[cfg(feature = "hydrate")]
+async fn decode_answer<T: DeserializeOwned>(
+    url: &str,
+    response: gloo_net::http::Response,
+) -> Result<T, String> {
+    if !response.ok() {
+        let status = response.status();
+        let message = response
+            .json::<crate::model::ApiError>()
+            .await
+            .map_or_else(|_| format!("HTTP {status}"), |e| e.error);
+        return Err(message);
+    }
+    response
+        .json::<T>()
+        .await
+        .map_err(|e| format!("{url}: {e}"))
 }
 
 /// Offers `text` as a file download.

@@ -62,6 +62,7 @@ pub fn App() -> impl IntoView {
                         <Route path=StaticSegment("") view=pages::Dashboard/>
                         <Route path=StaticSegment("explore") view=pages::Explore/>
                         <Route path=StaticSegment("metrics") view=pages::Overview/>
+                        <Route path=StaticSegment("storage") view=pages::Storage/>
                     </Routes>
                 </main>
                 <Help/>
@@ -93,6 +94,7 @@ fn Header() -> impl IntoView {
                 <A href="/">"Dashboard"</A>
                 <A href="/explore">"Explore"</A>
                 <A href="/metrics">"Metrics"</A>
+                <A href="/storage">"Storage"</A>
             </nav>
             <div class="totals" data-testid="totals">
                 <span>"metrics "<b data-testid="total-metrics">{total(|s| s.metrics.to_string())}</b></span>
