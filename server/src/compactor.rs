@@ -111,3 +111,29 @@ impl Compactor {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::StorageConfig;
+
+    #[test]
+    fn health_degrades_when_passes_stop_and_recovers_after_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = StorageConfig::new(dir.path());
+        config.sync_wal = false;
+        let storage = Arc::new(Storage::open(config).unwrap());
+        let compactor = Compactor::new(storage.clone(), Some(Duration::from_millis(5)));
+        assert!(!compactor.health().degraded, "not behind right after start");
+        std::thread::sleep(Duration::from_millis(30));
+        let health = compactor.health();
+        assert!(health.degraded);
+        assert!(health.reason.unwrap().contains("no pass finished"));
+        compactor.run_pass().unwrap();
+        assert!(!compactor.health().degraded);
+        // Without background passes, nothing can fall behind.
+        let manual = Compactor::new(storage, None);
+        std::thread::sleep(Duration::from_millis(10));
+        assert!(!manual.health().degraded);
+    }
+}

@@ -72,6 +72,20 @@ pub fn collect(storage: &Storage) -> Vec<Figure> {
             stats.rejected_samples as f64,
         ),
     ];
+    if let Some(run) = storage.last_compaction() {
+        figures.extend([
+            (
+                "tinyobs_compaction_last_duration_seconds",
+                MetricType::Gauge,
+                run.duration_ms as f64 / 1000.0,
+            ),
+            (
+                "tinyobs_compaction_last_run_timestamp_seconds",
+                MetricType::Gauge,
+                run.started as f64 / 1000.0,
+            ),
+        ]);
+    }
     figures.extend(process_figures());
     figures
 }
