@@ -84,6 +84,9 @@ pub struct Line {
     pub dashed: bool,
     /// Index into `PALETTE`.
     pub color: usize,
+    /// `(ms, min, max)` where the points are aggregates (bucket means): a
+    /// shaded band around the line shows how far the values ranged.
+    pub band: Vec<(i64, f64, f64)>,
 }
 
 /// Everything `draw` needs, so that a redraw is a function of its inputs.
@@ -111,6 +114,8 @@ pub struct Drawn {
     /// mouse to a time.
     pub plot_left: i32,
     pub plot_right: i32,
+    /// Shaded min/max bands drawn (one per unbroken run of aggregates).
+    pub bands: usize,
 }
 
 /// Below this size there is no room for axes: the area is only cleared.
@@ -137,8 +142,18 @@ pub fn draw<DB: DrawingBackend>(
         .iter()
         .map(|line| (line, segments(line, spec.start, spec.end)))
         .collect();
-    let left = bounds(&segments, Axis::Left);
-    let right = bounds(&segments, Axis::Right);
+    let bands: Vec<(&Line, Pieces)> = spec
+        .lines
+        .iter()
+        .map(|line| (line, band_runs(&line.band, spec.start, spec.end)))
+        .filter(|(_, runs)| !runs.is_empty())
+        .collect();
+    let widen = |a: Option<(f64, f64)>, b: Option<(f64, f64)>| match (a, b) {
+        (Some(a), Some(b)) => Some((a.0.min(b.0), a.1.max(b.1))),
+        (a, b) => a.or(b),
+    };
+    let left = widen(bounds(&segments, Axis::Left), bounds(&bands, Axis::Left));
+    let right = widen(bounds(&segments, Axis::Right), bounds(&bands, Axis::Right));
     if left.is_none() && right.is_none() {
         let center = (width as i32 / 2, height as i32 / 2);
         let style = font.pos(plotters::style::text_anchor::Pos::new(
@@ -229,6 +244,27 @@ pub fn draw<DB: DrawingBackend>(
         plot_right: x_pixels.end,
         ..Drawn::default()
     };
+    // Bands first, so that every line is drawn over them.
+    for (line, runs) in &bands {
+        let (r, g, b) = PALETTE[line.color % PALETTE.len()];
+        let fill = RGBColor(r, g, b).mix(0.18).filled();
+        for run in runs {
+            let outline = run.iter().copied();
+            drawn.bands += 1;
+            match line.axis {
+                Axis::Left => chart.draw_series(std::iter::once(Polygon::new(
+                    outline.collect::<Vec<_>>(),
+                    fill,
+                ))),
+                Axis::Right => chart.draw_secondary_series(std::iter::once(Polygon::new(
+                    outline.collect::<Vec<_>>(),
+                    fill,
+                ))),
+            }
+            .map(drop)
+            .map_err(err)?;
+        }
+    }
     for (line, pieces) in &segments {
         let (r, g, b) = PALETTE[line.color % PALETTE.len()];
         let style = RGBColor(r, g, b).stroke_width(if line.dashed { 1 } else { 2 });
@@ -349,6 +385,34 @@ fn typical_step(points: &[(i64, Option<f64>)]) -> Option<i64> {
 }
 
 /// The smallest and largest value drawn on one axis.
+/// A band's outlines inside `[start, end]`: each unbroken run (no jump in
+/// time past three times the usual step, no non-finite edge) as a polygon,
+/// maxima forward then minima back.
+fn band_runs(band: &[(i64, f64, f64)], start: i64, end: i64) -> Pieces {
+    let inside: Vec<&(i64, f64, f64)> = band
+        .iter()
+        .filter(|(t, lo, hi)| *t >= start && *t <= end && lo.is_finite() && hi.is_finite())
+        .collect();
+    let mut steps: Vec<i64> = inside.windows(2).map(|w| w[1].0 - w[0].0).collect();
+    steps.sort_unstable();
+    let usual = steps.get(steps.len() / 2).copied().unwrap_or(0);
+    let mut runs: Vec<Vec<&(i64, f64, f64)>> = Vec::new();
+    for entry in inside {
+        match runs.last_mut() {
+            Some(run) if entry.0 - run[run.len() - 1].0 <= 3 * usual => run.push(entry),
+            _ => runs.push(vec![entry]),
+        }
+    }
+    runs.into_iter()
+        .filter(|run| run.len() > 1)
+        .map(|run| {
+            let upper = run.iter().map(|(t, _, hi)| (*t as f64, *hi));
+            let lower = run.iter().rev().map(|(t, lo, _)| (*t as f64, *lo));
+            upper.chain(lower).collect()
+        })
+        .collect()
+}
+
 fn bounds(segments: &[(&Line, Pieces)], axis: Axis) -> Option<(f64, f64)> {
     segments
         .iter()
@@ -398,6 +462,23 @@ mod tests {
 
     fn ramp(n: i64) -> Vec<(i64, Option<f64>)> {
         (0..n).map(|i| (i * MIN, Some(i as f64))).collect()
+    }
+
+    #[test]
+    fn aggregates_draw_a_band_under_the_line_and_widen_the_axis() {
+        let mut with_band = line(ramp(60));
+        // Two runs: minutes 0-19 and 40-59 (a gap of 20 minutes between).
+        with_band.band = (0..60)
+            .filter(|i| !(20..40).contains(i))
+            .map(|i| (i * MIN, i as f64 - 5.0, i as f64 + 50.0))
+            .collect();
+        let (svg, drawn) = render(&spec(std::slice::from_ref(&with_band)), (400, 200));
+        assert_eq!(drawn.bands, 2);
+        assert_eq!(svg.matches("<polygon").count(), 2);
+        // The axis reaches the band's top (108), not only the line's (59).
+        assert!(svg.contains("\n100\n"), "no tick at 100");
+        let (_, plain) = render(&spec(&[line(ramp(60))]), (400, 200));
+        assert_eq!(plain.bands, 0);
     }
 
     #[test]

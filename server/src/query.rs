@@ -269,6 +269,20 @@ pub fn plan_resolutions(
             _ => out.push((r, from, to)),
         }
     }
+    // A coarse bucket read up to a cut also holds samples after it: move
+    // each cut after a coarser part up to that part's bucket edge, so that
+    // no sample is counted twice.
+    for i in 1..out.len() {
+        let (coarse, next) = (out[i - 1], out[i]);
+        if coarse.0 > next.0 && coarse.2 + 1 == next.1 {
+            let step = coarse.0.step_ms();
+            let edge = next.1.div_euclid(step) * step + if next.1 % step == 0 { 0 } else { step };
+            let cut = edge.min(next.2 + 1);
+            out[i - 1].2 = cut - 1;
+            out[i].1 = cut;
+        }
+    }
+    out.retain(|&(_, from, to)| from <= to);
     out
 }
 
@@ -569,19 +583,47 @@ mod tests {
     #[test]
     fn plans_stitch_resolutions_without_overlap_or_gap() {
         use Resolution::{FiveMinutes as M5, OneHour as H1, Raw};
-        // Raw from 1000; 5m buckets final over [400, 1200); 1h over [0, 900).
-        let coverage = [(Raw, 1000, i64::MAX), (M5, 400, 1200), (H1, 0, 900)];
+        let h = 3_600_000;
+        // Raw from 10 h; 5 min buckets final over [4 h, 12 h); 1 h over [0, 9 h).
+        let coverage = [(Raw, 10 * h, i64::MAX), (M5, 4 * h, 12 * h), (H1, 0, 9 * h)];
         assert_eq!(
-            plan_resolutions(100, 2000, Raw, &coverage),
-            vec![(H1, 100, 399), (M5, 400, 999), (Raw, 1000, 2000)]
+            plan_resolutions(h, 20 * h, Raw, &coverage),
+            vec![
+                (H1, h, 4 * h - 1),
+                (M5, 4 * h, 10 * h - 1),
+                (Raw, 10 * h, 20 * h)
+            ]
         );
         assert_eq!(
-            plan_resolutions(100, 2000, M5, &coverage),
-            vec![(H1, 100, 399), (M5, 400, 1199), (Raw, 1200, 2000)]
+            plan_resolutions(h, 20 * h, M5, &coverage),
+            vec![
+                (H1, h, 4 * h - 1),
+                (M5, 4 * h, 12 * h - 1),
+                (Raw, 12 * h, 20 * h)
+            ]
         );
         assert_eq!(
-            plan_resolutions(100, 2000, H1, &coverage),
-            vec![(H1, 100, 899), (M5, 900, 1199), (Raw, 1200, 2000)]
+            plan_resolutions(h, 20 * h, H1, &coverage),
+            vec![
+                (H1, h, 9 * h - 1),
+                (M5, 9 * h, 12 * h - 1),
+                (Raw, 12 * h, 20 * h)
+            ]
+        );
+        // 5 min data starting at 4 h 10 min: the 1 h bucket of 4 h holds it
+        // too, so the cut moves to that bucket's end.
+        let ragged = [
+            (Raw, 10 * h, i64::MAX),
+            (M5, 4 * h + h / 6, 12 * h),
+            (H1, 0, 9 * h),
+        ];
+        assert_eq!(
+            plan_resolutions(h, 20 * h, Raw, &ragged),
+            vec![
+                (H1, h, 5 * h - 1),
+                (M5, 5 * h, 10 * h - 1),
+                (Raw, 10 * h, 20 * h)
+            ]
         );
         // Before any compaction: raw everywhere; nothing covers: nothing.
         let fresh = [(Raw, i64::MIN, i64::MAX), (M5, 0, 0), (H1, 0, 0)];

@@ -433,7 +433,7 @@ impl Storage {
 
     /// Where each resolution of series `id` can answer, as `[from, until)`
     /// (empty when `from >= until`): raw from the horizon on; an aggregate
-    /// from its first bucket to its watermark (the end of its last block).
+    /// from its first sample to its watermark (the end of its last block).
     pub fn coverage(&self, id: SeriesId) -> Result<[(Resolution, i64, i64); 3], StorageError> {
         let horizon = self.horizon();
         let mut out = [(Resolution::Raw, horizon, i64::MAX); 3];
@@ -443,7 +443,7 @@ impl Storage {
         {
             let store = self.aggregates(resolution);
             let range = match (store.first_bucket(id)?, store.watermark(id)?) {
-                (Some(first), Some(until)) => (first, until),
+                (Some(first), Some(until)) => (first.first_t, until),
                 _ => (0, 0),
             };
             out[slot + 1] = (resolution, range.0, range.1);

@@ -115,9 +115,10 @@ pub fn ChartCard(
                     start: fetched.start,
                     end: fetched.end,
                 });
-                status.set(match drawn.points {
-                    0 => "no data".into(),
-                    n => format!("drawn {n} points"),
+                status.set(match (drawn.points, drawn.bands) {
+                    (0, _) => "no data".into(),
+                    (n, 0) => format!("drawn {n} points"),
+                    (n, b) => format!("drawn {n} points, {b} min/max band(s) from aggregates"),
                 });
             }
             Err(e) => status.set(format!("error: {e}")),

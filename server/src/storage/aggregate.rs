@@ -318,15 +318,15 @@ impl AggregateStore {
         })
     }
 
-    /// Start of the oldest bucket of `id`: one seek past its watermark.
-    pub(crate) fn first_bucket(&self, id: SeriesId) -> Result<Option<i64>, StorageError> {
+    /// The oldest bucket of `id`: one seek past its watermark.
+    pub(crate) fn first_bucket(&self, id: SeriesId) -> Result<Option<Bucket>, StorageError> {
         let range = (
             Bound::Excluded(key(id, i64::MIN)),
             Bound::Included(key(id, i64::MAX)),
         );
         match self.tree.range(range).next().transpose()? {
             None => Ok(None),
-            Some((_, v)) => Ok(decode_block(&v)?.first().map(|b| b.t)),
+            Some((_, v)) => Ok(decode_block(&v)?.first().copied()),
         }
     }
 

@@ -201,7 +201,7 @@ impl Storage {
         let from = match store.watermark(id)? {
             Some(w) => w,
             None => match self.five_minutes.first_bucket(id)? {
-                Some(t) => align(t, block_ms),
+                Some(b) => align(b.t, block_ms),
                 None => align(source, block_ms),
             },
         };

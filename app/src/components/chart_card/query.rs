@@ -249,6 +249,7 @@ fn lines_of(
                 label: parts.join(", "),
                 points: series.points,
                 axis: query.axis,
+                band: series.band,
                 ..Line::default()
             }
         })
