@@ -237,6 +237,9 @@ pub struct CompactionRun {
     pub raw_files_deleted: u64,
     pub blocks_5m_deleted: u64,
     pub blocks_1h_deleted: u64,
+    /// Series removed from the index: retention left them no data.
+    #[serde(default)]
+    pub series_deleted: u64,
     /// Raw samples older than this are deleted and refused (ms).
     pub raw_horizon: Option<i64>,
 }

@@ -238,7 +238,7 @@ impl Storage {
         let index = Index::open(&db)?;
         let sealed =
             SealedChunks::open(&db, &config.data_dir.join("chunks"), config.chunk_window_ms)?;
-        let head = Head::recover(&config, &index, &sealed)?;
+        let head = Head::recover(&config, &index, &sealed, compaction::read_horizon(&db)?)?;
         let storage = Storage {
             five_minutes: AggregateStore::open(&db, Resolution::FiveMinutes)?,
             one_hour: AggregateStore::open(&db, Resolution::OneHour)?,

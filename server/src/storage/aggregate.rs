@@ -434,6 +434,20 @@ impl AggregateStore {
         Ok(())
     }
 
+    /// Forgets a series' watermark (it has no blocks left).
+    pub(crate) fn forget(&self, id: SeriesId) -> Result<(), StorageError> {
+        if self.watermark(id)?.is_none() {
+            return Ok(());
+        }
+        let mut totals = self.totals()?;
+        totals.series = totals.series.saturating_sub(1);
+        let mut batch = sled::Batch::default();
+        batch.remove(&key(id, i64::MIN)[..]);
+        batch.insert(&key(TOTALS_ID, 0)[..], &totals.encode()[..]);
+        self.tree.apply_batch(batch)?;
+        Ok(())
+    }
+
     /// Start of the oldest block stored, over all series: what a size cap drops first.
     pub(crate) fn oldest_block(&self) -> Result<Option<i64>, StorageError> {
         let mut oldest: Option<i64> = None;

@@ -26,6 +26,19 @@ use super::{SeriesId, Storage, StorageError};
 use app::model::CompactionRun;
 use std::time::Instant;
 
+/// The raw horizon stored by the last pass (`i64::MIN` before any).
+pub(crate) fn read_horizon(db: &sled::Db) -> Result<i64, StorageError> {
+    match db.open_tree("compaction")?.get(HORIZON)? {
+        None => Ok(i64::MIN),
+        Some(bytes) => Ok(i64::from_be_bytes(
+            bytes
+                .as_ref()
+                .try_into()
+                .map_err(|_| StorageError::Corrupt("raw horizon"))?,
+        )),
+    }
+}
+
 /// References and blocks deleted per sled batch: retention never builds one
 /// giant transaction nor holds the head lock for long.
 const REMOVAL_BATCH: usize = 4096;
@@ -71,6 +84,7 @@ impl Storage {
             self.delete_aggregates_before(resolution, now.saturating_sub(keep), &mut run)?;
         }
         self.enforce_size_cap(&mut run)?;
+        self.drop_dead_series(&mut run)?;
 
         run.raw_horizon = Some(self.horizon()).filter(|&h| h > i64::MIN);
         run.duration_ms = timer.elapsed().as_millis() as u64;
@@ -96,16 +110,10 @@ impl Storage {
 
     pub(crate) fn load_compaction_state(&self) -> Result<(), StorageError> {
         let tree = self.compaction_tree()?;
-        if let Some(bytes) = tree.get(HORIZON)? {
-            let horizon = i64::from_be_bytes(
-                bytes
-                    .as_ref()
-                    .try_into()
-                    .map_err(|_| StorageError::Corrupt("raw horizon"))?,
-            );
-            self.horizon
-                .store(horizon, std::sync::atomic::Ordering::Release);
-        }
+        self.horizon.store(
+            read_horizon(&self.db)?,
+            std::sync::atomic::Ordering::Release,
+        );
         if let Some(bytes) = tree.get(LAST_RUN)? {
             *self.last_run.lock().unwrap_or_else(|p| p.into_inner()) =
                 serde_json::from_slice(&bytes).ok();
@@ -368,6 +376,42 @@ impl Storage {
         Ok(chunks + aggregates + super::dir_size(&self.config.data_dir.join("wal")))
     }
 
+    /// Removes the series that retention has left with no data at any
+    /// resolution, so that they stop counting against the cardinality limits
+    /// and the index stays the size of the live data. The series with the
+    /// highest id stays, whatever it holds: it is what a restart numbers new
+    /// series after, and ids are never reused.
+    fn drop_dead_series(&self, run: &mut CompactionRun) -> Result<(), StorageError> {
+        let highest = self.index.max_id()?;
+        let mut dead = Vec::new();
+        for id in self.index.ids() {
+            let id = id?;
+            let empty = !self.sealed.has_chunks(id)?
+                && self.five_minutes.first_bucket(id)?.is_none()
+                && self.one_hour.first_bucket(id)?.is_none();
+            if empty && Some(id) != highest {
+                dead.push(id);
+            }
+        }
+        for id in dead {
+            // Appends hold the head lock from looking a series up to writing
+            // it: under the lock, a series not in the head and without chunks
+            // cannot be written to meanwhile.
+            let mut head = self.lock();
+            if head.newest(id).is_some() || self.sealed.has_chunks(id)? {
+                continue;
+            }
+            let labels = self.index.labels(id)?;
+            self.index.remove(id, &labels)?;
+            head.forget_series(labels.metric_name().unwrap_or_default());
+            drop(head);
+            self.five_minutes.forget(id)?;
+            self.one_hour.forget(id)?;
+            run.series_deleted += 1;
+        }
+        Ok(())
+    }
+
     pub(crate) fn aggregates(&self, resolution: Resolution) -> &AggregateStore {
         match resolution {
             Resolution::OneHour => &self.one_hour,
@@ -396,8 +440,8 @@ impl Storage {
 #[cfg(test)]
 mod tests {
     use super::super::{
-        Append, Bucket, CardinalityLimit, DAY_MS, Labels, METRIC_NAME, ManualClock, RejectReason,
-        Sample, StorageConfig,
+        Append, Bucket, CardinalityLimit, DAY_MS, Labels, METRIC_NAME, ManualClock, Matcher,
+        RejectReason, Sample, StorageConfig,
     };
     use super::*;
     use std::collections::BTreeMap;
@@ -699,6 +743,79 @@ mod tests {
             Some(newest)
         );
         assert!(store.stored_bytes().unwrap() < full);
+    }
+
+    #[test]
+    fn series_that_retention_emptied_leave_the_index_and_the_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(START));
+        let mut config = StorageConfig::new(dir.path());
+        config.sync_wal = false;
+        config.clock = clock.clone();
+        config.retention_raw_ms = DAY_MS;
+        config.retention_5m_ms = 2 * DAY_MS;
+        config.retention_1h_ms = 5 * DAY_MS;
+        let store = Storage::open(config.clone()).unwrap();
+        let gone = Labels::new([(METRIC_NAME, "m0".to_string()), ("n", "gone".to_string())]);
+        let kept = labels(0);
+        let at = |i: i64| Sample {
+            t: START + i * 15_000,
+            v: 1.0,
+        };
+        // "gone" reports for a day and stops; "kept" goes on for 12 days.
+        store
+            .append(&[Append {
+                labels: gone.clone(),
+                samples: (0..PER_DAY).map(at).collect(),
+            }])
+            .unwrap();
+        for day in 0..12 {
+            let samples = (day * PER_DAY..(day + 1) * PER_DAY).map(at).collect();
+            store
+                .append(&[Append {
+                    labels: kept.clone(),
+                    samples,
+                }])
+                .unwrap();
+        }
+        // Idle series leave the head (after 15 min of real time).
+        store
+            .maintain(Instant::now() + std::time::Duration::from_secs(3600))
+            .unwrap();
+        clock.set(START + 12 * DAY_MS);
+        let run = store.compact().unwrap();
+        assert_eq!(run.series_deleted, 1, "{run:?}");
+        assert!(
+            store
+                .select_series(&[Matcher::equal("n", "gone")])
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(store.stats().series, 1);
+        assert_eq!(store.top_metrics(5), vec![("m0".to_string(), 1)]);
+        assert_eq!(store.resolution_stats().unwrap()[1].series, 1);
+        // It comes back as a new series, with a new id, if it reports again.
+        let back = Sample {
+            t: START + 12 * DAY_MS,
+            v: 2.0,
+        };
+        store.append(&[Append::one(gone, back)]).unwrap();
+        let found = store.select_series(&[Matcher::equal("n", "gone")]).unwrap();
+        assert_eq!(found.len(), 1);
+        assert!(found[0].0 > 1);
+        assert_eq!(store.stats().series, 2);
+        // After a restart the counts agree, and replaying the WAL (which
+        // still logs the old id) does not bring the old series back.
+        drop(store);
+        let store = Storage::open(config).unwrap();
+        assert_eq!(store.stats().series, 2);
+        assert_eq!(store.top_metrics(5), vec![("m0".to_string(), 2)]);
+        let again = store.select_series(&[Matcher::equal("n", "gone")]).unwrap();
+        assert_eq!(
+            again.iter().map(|s| s.0).collect::<Vec<_>>(),
+            vec![found[0].0]
+        );
+        assert_eq!(store.samples(found[0].0, 0, i64::MAX).unwrap(), vec![back]);
     }
 
     #[test]

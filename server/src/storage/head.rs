@@ -99,10 +99,12 @@ pub(crate) struct Head {
 
 impl Head {
     /// Rebuilds the head from sled and the WAL after a start or a crash.
+    /// Samples before `horizon` (deleted by retention) are not replayed.
     pub(crate) fn recover(
         config: &StorageConfig,
         index: &Index,
         sealed: &SealedChunks,
+        horizon: i64,
     ) -> Result<Self, StorageError> {
         let totals = sealed.totals()?;
         let wal_dir = config.data_dir.join("wal");
@@ -133,6 +135,10 @@ impl Head {
         }
         let current = head.wal.current_segment();
         let now = Instant::now();
+        // Ids the WAL still mentions but retention has since removed from the
+        // index (and, for some, created again under a new id): their samples
+        // are older than what is kept, so replay leaves them out.
+        let mut removed: std::collections::HashSet<SeriesId> = Default::default();
         wal::replay(&wal_dir, |segment, record| {
             if segment >= current {
                 return Ok(());
@@ -140,19 +146,33 @@ impl Head {
             match record {
                 Record::Series(list) => {
                     for (id, labels) in list {
+                        head.next_id = head.next_id.max(id + 1);
                         // Re-insert even if the series is found: sled may have
                         // kept some of the index trees' writes and not others.
-                        if index.lookup(&labels.encode())?.is_none() {
-                            head.series_count += 1;
-                            let name = labels.metric_name().unwrap_or_default();
-                            *head.per_metric.entry(name.to_string()).or_default() += 1;
+                        match index.lookup(&labels.encode())? {
+                            Some(current) if current != id => {
+                                removed.insert(id);
+                                continue;
+                            }
+                            Some(_) => {}
+                            None => {
+                                head.series_count += 1;
+                                let name = labels.metric_name().unwrap_or_default();
+                                *head.per_metric.entry(name.to_string()).or_default() += 1;
+                            }
                         }
                         index.insert(id, &labels)?;
-                        head.next_id = head.next_id.max(id + 1);
                     }
                 }
                 Record::Samples(list) => {
                     for (id, sample) in list {
+                        if sample.t < horizon {
+                            continue;
+                        }
+                        if removed.contains(&id) || !index.contains(id)? {
+                            removed.insert(id);
+                            continue;
+                        }
                         head.load(id, index, sealed, now)?;
                         let series = head.series.get(&id).expect("just loaded");
                         if series.last.is_none_or(|l| sample.t > l.t) {
@@ -343,6 +363,17 @@ impl Head {
         self.totals = next;
         self.oldest = self.oldest.map(|o| o.max(horizon));
         Ok(())
+    }
+
+    /// Counts a series out of the limits: retention left it nothing.
+    pub(crate) fn forget_series(&mut self, metric: &str) {
+        self.series_count = self.series_count.saturating_sub(1);
+        if let Some(count) = self.per_metric.get_mut(metric) {
+            *count -= 1;
+            if *count == 0 {
+                self.per_metric.remove(metric);
+            }
+        }
     }
 
     /// The newest sample of a series, if the head knows it.

@@ -93,6 +93,25 @@ impl Index {
         Ok(())
     }
 
+    pub(crate) fn contains(&self, id: SeriesId) -> Result<bool, StorageError> {
+        Ok(self.series.contains_key(id.to_be_bytes())?)
+    }
+
+    /// Removes a series from all three index trees (retention has left it
+    /// nothing). Like `insert`, each step is idempotent.
+    pub(crate) fn remove(&self, id: SeriesId, labels: &Labels) -> Result<(), StorageError> {
+        let mut batch = sled::Batch::default();
+        for (name, value) in labels.iter() {
+            let mut key = value_prefix(name, value);
+            key.extend_from_slice(&id.to_be_bytes());
+            batch.remove(key);
+        }
+        self.postings.apply_batch(batch)?;
+        self.by_labels.remove(labels.encode())?;
+        self.series.remove(id.to_be_bytes())?;
+        Ok(())
+    }
+
     pub(crate) fn set_metric_type(&self, name: &str, kind: MetricType) -> Result<(), StorageError> {
         let byte = [kind_to_byte(kind)];
         if self.metadata.get(name)?.as_deref() != Some(&byte[..]) {

@@ -299,6 +299,16 @@ impl SealedChunks {
             .filter_map(|r| r.and_then(|c| self.read(&c)).transpose())
     }
 
+    /// Whether series `id` has any sealed chunk.
+    pub(crate) fn has_chunks(&self, id: SeriesId) -> Result<bool, StorageError> {
+        Ok(self
+            .tree
+            .range(key(id, i64::MIN)..=key(id, i64::MAX))
+            .next()
+            .transpose()?
+            .is_some())
+    }
+
     /// Gathers into `removal` the references of `id`'s chunks that end
     /// before `cutoff`, counting their samples from the chunk headers.
     pub(crate) fn remove_before(
