@@ -109,7 +109,8 @@ fn LastRun(run: Option<CompactionRun>) -> impl IntoView {
     };
     let text = format!(
         "{} series, {} compacted in {} ms: {} five-minute and {} hourly buckets written; \
-         retention deleted {} raw samples ({} files), {} five-minute and {} hourly blocks",
+         retention deleted {} raw samples ({} files), {} five-minute and {} hourly blocks, \
+         {} series left with no data",
         run.series,
         run.series_compacted,
         run.duration_ms,
@@ -118,7 +119,8 @@ fn LastRun(run: Option<CompactionRun>) -> impl IntoView {
         run.raw_samples_deleted,
         run.raw_files_deleted,
         run.blocks_5m_deleted,
-        run.blocks_1h_deleted
+        run.blocks_1h_deleted,
+        run.series_deleted
     );
     view! { <p data-testid="last-run">{text}</p> }.into_any()
 }
