@@ -8,13 +8,26 @@ use promql_parser::parser::{
     AggregateExpr, AtModifier, BinaryExpr, Expr, LabelModifier, Offset, SubqueryExpr,
     VectorSelector,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
 use std::time::UNIX_EPOCH;
 
 pub(crate) struct Evaluator<'a> {
     storage: &'a Storage,
     /// Samples read so far by this query, against `MAX_SAMPLES`.
     samples_read: std::cell::Cell<u64>,
+    /// Each selector's series over the whole query, read once: a range query
+    /// evaluates its expression at every step, and each step only slices.
+    /// Keyed by the selector's node in the parsed expression, the window's
+    /// width and the fill.
+    cache: std::cell::RefCell<HashMap<(usize, i64, Fill), Rc<Span>>>,
+}
+
+/// A selector's series with their points in `(from, to]`.
+struct Span {
+    from: i64,
+    to: i64,
+    series: Vec<Series>,
 }
 
 impl<'a> Evaluator<'a> {
@@ -22,6 +35,7 @@ impl<'a> Evaluator<'a> {
         Evaluator {
             storage,
             samples_read: std::cell::Cell::new(0),
+            cache: Default::default(),
         }
     }
 
@@ -65,9 +79,59 @@ impl<'a> Evaluator<'a> {
     }
 
     /// The series a selector names, with their samples in `(mint, maxt]`
-    /// (stale markers included); before the raw horizon, points made from
-    /// the aggregates as `fill` says.
+    /// (stale markers included). The first call of a range query reads the
+    /// window of every step at once (without `@`, the window slides with
+    /// the step), and later steps slice it.
     fn select(
+        &self,
+        vs: &VectorSelector,
+        (mint, maxt): (i64, i64),
+        fill: Fill,
+        at: At,
+    ) -> Result<Vec<Series>, PromqlError> {
+        let width = maxt - mint;
+        let key = (vs as *const VectorSelector as usize, width, fill);
+        let cached = self.cache.borrow().get(&key).cloned();
+        let span = match cached {
+            Some(span) => span,
+            None => {
+                let (from, to) = match vs.at {
+                    None => {
+                        let shift = at.t - maxt;
+                        (at.start - shift - width, at.end - shift)
+                    }
+                    Some(_) => (mint, maxt),
+                };
+                let span = Rc::new(Span {
+                    from,
+                    to,
+                    series: self.read(vs, (from, to), fill)?,
+                });
+                self.cache.borrow_mut().insert(key, span.clone());
+                span
+            }
+        };
+        if mint < span.from || maxt > span.to {
+            // A subquery step outside the query's range: read it directly.
+            return self.read(vs, (mint, maxt), fill);
+        }
+        Ok(span
+            .series
+            .iter()
+            .map(|s| {
+                let lo = s.points.partition_point(|p| p.0 <= mint);
+                let hi = s.points.partition_point(|p| p.0 <= maxt);
+                Series {
+                    labels: s.labels.clone(),
+                    points: s.points[lo..hi].to_vec(),
+                }
+            })
+            .collect())
+    }
+
+    /// Reads a selector's series with their samples in `(mint, maxt]`;
+    /// before the raw horizon, points made from the aggregates as `fill` says.
+    fn read(
         &self,
         vs: &VectorSelector,
         (mint, maxt): (i64, i64),
@@ -187,7 +251,7 @@ impl Evaluator<'_> {
     fn instant_vector(&self, vs: &VectorSelector, at: At) -> Result<Value, PromqlError> {
         let t = Self::read_time(vs, at);
         let mut out = Vec::new();
-        for series in self.select(vs, (t - LOOKBACK_MS, t), Fill::Last)? {
+        for series in self.select(vs, (t - LOOKBACK_MS, t), Fill::Last, at)? {
             if let Some(&(_, v)) = series.points.last()
                 && !is_stale(v)
             {
@@ -211,7 +275,7 @@ impl Evaluator<'_> {
     ) -> Result<Vec<Series>, PromqlError> {
         let t = Self::read_time(vs, at);
         Ok(self
-            .select(vs, (t - range, t), fill)?
+            .select(vs, (t - range, t), fill, at)?
             .into_iter()
             .map(|s| Series {
                 labels: s.labels,

@@ -15,7 +15,7 @@ use crate::query::plan_resolutions;
 use crate::storage::{Bucket, Resolution, SeriesId, Storage, StorageError, counter_delta};
 
 /// Which synthetic points a selector reads below the horizon.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Fill {
     Last,
     Counter,
