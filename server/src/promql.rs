@@ -5,6 +5,7 @@
 //! is an `Unsupported` error, never a wrong answer; `tests/promql_scripts.rs`
 //! measures it against Prometheus's own test scripts.
 
+mod batch;
 mod eval;
 mod fill;
 mod functions;
@@ -115,7 +116,8 @@ impl<'a> Engine<'a> {
             )));
         }
         let expr = promql_parser::parser::parse(query).map_err(PromqlError::Parse)?;
-        let evaluator = eval::Evaluator::new(self.storage);
+        let mut evaluator = eval::Evaluator::new(self.storage);
+        evaluator.precomputed = batch::precompute(&evaluator, &expr, (start, end, step))?;
         let mut series: BTreeMap<LabelSet, Vec<(i64, f64)>> = BTreeMap::new();
         let mut t = start;
         while t <= end {

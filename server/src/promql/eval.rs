@@ -21,6 +21,8 @@ pub(crate) struct Evaluator<'a> {
     /// Keyed by the selector's node in the parsed expression, the window's
     /// width and the fill.
     cache: std::cell::RefCell<HashMap<(usize, i64, Fill), Rc<Span>>>,
+    /// Sub-expressions evaluated for every step at once (`batch.rs`).
+    pub(crate) precomputed: super::batch::Precomputed,
 }
 
 /// A selector's series with their points in `(from, to]`.
@@ -36,6 +38,7 @@ impl<'a> Evaluator<'a> {
             storage,
             samples_read: std::cell::Cell::new(0),
             cache: Default::default(),
+            precomputed: Default::default(),
         }
     }
 
@@ -71,7 +74,17 @@ impl<'a> Evaluator<'a> {
                 )?))
             }
             Expr::Call(call) => functions::call(self, call, at),
-            Expr::Aggregate(agg) => self.aggregate(agg, at),
+            Expr::Aggregate(agg) => {
+                let key = agg as *const AggregateExpr as usize;
+                match self
+                    .precomputed
+                    .get(&key)
+                    .and_then(|steps| steps.get(&at.t))
+                {
+                    Some(samples) => Ok(Value::Vector(samples.clone())),
+                    None => self.aggregate(agg, at),
+                }
+            }
             Expr::Binary(bin) => self.binary(bin, at),
             Expr::Subquery(sq) => Ok(Value::Matrix(self.subquery(sq, at)?.0)),
             Expr::Extension(_) => Err(PromqlError::Unsupported("extensions".into())),
@@ -131,7 +144,7 @@ impl<'a> Evaluator<'a> {
 
     /// Reads a selector's series with their samples in `(mint, maxt]`;
     /// before the raw horizon, points made from the aggregates as `fill` says.
-    fn read(
+    pub(crate) fn read(
         &self,
         vs: &VectorSelector,
         (mint, maxt): (i64, i64),
@@ -325,21 +338,7 @@ impl Evaluator<'_> {
         };
         let mut groups: BTreeMap<LabelSet, Vec<Sample>> = BTreeMap::new();
         for s in input {
-            let key = match &agg.modifier {
-                None => LabelSet::new(),
-                Some(LabelModifier::Include(keep)) => s
-                    .labels
-                    .iter()
-                    .filter(|(k, _)| keep.labels.contains(k))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-                Some(LabelModifier::Exclude(drop)) => s
-                    .labels
-                    .iter()
-                    .filter(|(k, _)| k.as_str() != METRIC_NAME && !drop.labels.contains(k))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-            };
+            let key = super::batch::group_key(&s.labels, agg.modifier.as_ref());
             groups.entry(key).or_default().push(s);
         }
         let scalar_param = match &param {
@@ -349,27 +348,13 @@ impl Evaluator<'_> {
         let mut out = Vec::new();
         for (labels, members) in groups {
             let values: Vec<f64> = members.iter().map(|s| s.v).collect();
-            let n = values.len() as f64;
-            let mean = || values.iter().sum::<f64>() / n;
-            let variance = || {
-                let m = mean();
-                values.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / n
-            };
             let v = match op.as_str() {
-                "sum" => values.iter().sum(),
-                "avg" => mean(),
-                "min" => values
-                    .iter()
-                    .copied()
-                    .fold(f64::NAN, |a, b| if a.is_nan() || b < a { b } else { a }),
-                "max" => values
-                    .iter()
-                    .copied()
-                    .fold(f64::NAN, |a, b| if a.is_nan() || b > a { b } else { a }),
-                "count" => n,
-                "group" => 1.0,
-                "stdvar" => variance(),
-                "stddev" => variance().sqrt(),
+                "sum" | "avg" | "min" | "max" | "count" | "group" | "stdvar" | "stddev" => {
+                    match reduce(&op, &values) {
+                        Some(v) => v,
+                        None => continue,
+                    }
+                }
                 "quantile" => super::functions::quantile(scalar_param, values.clone()),
                 "topk" | "bottomk" => {
                     // The members themselves, with their labels, k largest/smallest.
@@ -524,6 +509,36 @@ fn kind(v: &Value) -> &'static str {
         Value::Vector(_) => "instant vector",
         Value::Matrix(_) => "range vector",
     }
+}
+
+/// An aggregation of plain values (`None` for no values or another op).
+pub(crate) fn reduce(op: &str, values: &[f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let n = values.len() as f64;
+    let mean = || values.iter().sum::<f64>() / n;
+    let variance = || {
+        let m = mean();
+        values.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / n
+    };
+    Some(match op {
+        "sum" => values.iter().sum(),
+        "avg" => mean(),
+        "min" => values
+            .iter()
+            .copied()
+            .fold(f64::NAN, |a, b| if a.is_nan() || b < a { b } else { a }),
+        "max" => values
+            .iter()
+            .copied()
+            .fold(f64::NAN, |a, b| if a.is_nan() || b > a { b } else { a }),
+        "count" => n,
+        "group" => 1.0,
+        "stdvar" => variance(),
+        "stddev" => variance().sqrt(),
+        _ => return None,
+    })
 }
 
 pub(crate) fn drop_name(mut labels: LabelSet) -> LabelSet {

@@ -7,6 +7,32 @@ use super::{At, PromqlError, Sample, Series, Value};
 use app::chart::scale::{civil_from_days, days_from_civil};
 use promql_parser::parser::{Call, Expr};
 
+/// The functions of one range vector that `over_range` computes.
+pub(crate) const RANGE_FUNCTIONS: [&str; 22] = [
+    "rate",
+    "increase",
+    "delta",
+    "irate",
+    "idelta",
+    "sum_over_time",
+    "avg_over_time",
+    "min_over_time",
+    "max_over_time",
+    "count_over_time",
+    "last_over_time",
+    "first_over_time",
+    "stddev_over_time",
+    "stdvar_over_time",
+    "changes",
+    "resets",
+    "present_over_time",
+    "mad_over_time",
+    "ts_of_first_over_time",
+    "ts_of_last_over_time",
+    "ts_of_min_over_time",
+    "ts_of_max_over_time",
+];
+
 pub(crate) fn call(ev: &Evaluator<'_>, call: &Call, at: At) -> Result<Value, PromqlError> {
     let name = call.func.name;
     let args = &call.args.args;
@@ -20,28 +46,7 @@ pub(crate) fn call(ev: &Evaluator<'_>, call: &Call, at: At) -> Result<Value, Pro
             t: at.t,
             v: at.t as f64 / 1000.0,
         }),
-        "rate"
-        | "increase"
-        | "delta"
-        | "irate"
-        | "idelta"
-        | "sum_over_time"
-        | "avg_over_time"
-        | "min_over_time"
-        | "max_over_time"
-        | "count_over_time"
-        | "last_over_time"
-        | "first_over_time"
-        | "stddev_over_time"
-        | "stdvar_over_time"
-        | "changes"
-        | "resets"
-        | "present_over_time"
-        | "mad_over_time"
-        | "ts_of_first_over_time"
-        | "ts_of_last_over_time"
-        | "ts_of_min_over_time"
-        | "ts_of_max_over_time" => {
+        name if RANGE_FUNCTIONS.contains(&name) => {
             let (series, range, read_at) = range_arg(ev, arg(0)?, at, Fill::for_function(name))?;
             let keep_name = matches!(name, "last_over_time" | "first_over_time");
             let mut out = Vec::new();
@@ -473,7 +478,13 @@ fn range_arg(
 }
 
 /// One range function over one series' points in `(start, end]`.
-fn over_range(name: &str, points: &[(i64, f64)], start: i64, end: i64, range: i64) -> Option<f64> {
+pub(crate) fn over_range(
+    name: &str,
+    points: &[(i64, f64)],
+    start: i64,
+    end: i64,
+    range: i64,
+) -> Option<f64> {
     let values = || points.iter().map(|p| p.1);
     let n = points.len() as f64;
     match name {

@@ -1,0 +1,158 @@
+//! One-pass evaluation of the shape most range queries have:
+//! `aggr [by|without (...)] (func(selector[range]))`, with `aggr` one of sum,
+//! avg, min, max, count and `func` a range function. Evaluated step by step,
+//! that shape slices, labels and groups every series again at every step;
+//! here each series is read once, grouped once, and its windows slide over
+//! its points, step after step. `Engine::range` computes such sub-expressions
+//! first; the step-by-step evaluation then takes their values as they are.
+//! The answers are the step-by-step ones: the same functions, the same
+//! order of addition.
+
+use super::eval::{Evaluator, reduce};
+use super::fill::Fill;
+use super::functions::{RANGE_FUNCTIONS, over_range};
+use super::{At, LabelSet, PromqlError, Sample, is_stale};
+use crate::storage::METRIC_NAME;
+use promql_parser::parser::{AggregateExpr, Expr, LabelModifier};
+use std::collections::{BTreeMap, HashMap};
+
+/// Values of sub-expressions at every step, by the address of their node.
+pub(crate) type Precomputed = HashMap<usize, BTreeMap<i64, Vec<Sample>>>;
+
+/// Finds the sub-expressions of `expr` that have the shape and evaluates
+/// each for every step of `[start, end]`.
+pub(crate) fn precompute(
+    ev: &Evaluator<'_>,
+    expr: &Expr,
+    (start, end, step): (i64, i64, i64),
+) -> Result<Precomputed, PromqlError> {
+    let mut out = Precomputed::new();
+    walk(ev, expr, (start, end, step), &mut out)?;
+    Ok(out)
+}
+
+fn walk(
+    ev: &Evaluator<'_>,
+    expr: &Expr,
+    range: (i64, i64, i64),
+    out: &mut Precomputed,
+) -> Result<(), PromqlError> {
+    match expr {
+        Expr::Aggregate(agg) => {
+            if let Some(values) = aggregate(ev, agg, range)? {
+                out.insert(agg as *const AggregateExpr as usize, values);
+            } else {
+                walk(ev, &agg.expr, range, out)?;
+            }
+        }
+        Expr::Paren(p) => walk(ev, &p.expr, range, out)?,
+        Expr::Unary(u) => walk(ev, &u.expr, range, out)?,
+        Expr::Binary(b) => {
+            walk(ev, &b.lhs, range, out)?;
+            walk(ev, &b.rhs, range, out)?;
+        }
+        Expr::Call(call) => {
+            for arg in &call.args.args {
+                walk(ev, arg, range, out)?;
+            }
+        }
+        // Subqueries evaluate at their own times; the rest are leaves.
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The aggregate's value at every step, if it has the shape.
+fn aggregate(
+    ev: &Evaluator<'_>,
+    agg: &AggregateExpr,
+    (start, end, step): (i64, i64, i64),
+) -> Result<Option<BTreeMap<i64, Vec<Sample>>>, PromqlError> {
+    let op = agg.op.to_string();
+    if agg.param.is_some() || !matches!(op.as_str(), "sum" | "avg" | "min" | "max" | "count") {
+        return Ok(None);
+    }
+    let Expr::Call(call) = agg.expr.as_ref() else {
+        return Ok(None);
+    };
+    let name = call.func.name;
+    let [arg] = call.args.args.as_slice() else {
+        return Ok(None);
+    };
+    let Expr::MatrixSelector(ms) = arg.as_ref() else {
+        return Ok(None);
+    };
+    let keeps_name = matches!(&agg.modifier, Some(LabelModifier::Include(l)) if l.labels.iter().any(|n| n == METRIC_NAME));
+    if !RANGE_FUNCTIONS.contains(&name) || ms.vs.at.is_some() || keeps_name {
+        return Ok(None);
+    }
+    let range = ms.range.as_millis() as i64;
+    let at = |t| At { t, start, end };
+    let shift = start - Evaluator::read_time(&ms.vs, at(start));
+    let series = ev.read(
+        &ms.vs,
+        (start - shift - range, end - shift),
+        Fill::for_function(name),
+    )?;
+
+    let steps: Vec<i64> = (0..)
+        .map(|k| start + k * step)
+        .take_while(|&t| t <= end)
+        .collect();
+    // Per group, per step, the members' values in series order.
+    let mut groups: BTreeMap<LabelSet, Vec<Vec<f64>>> = BTreeMap::new();
+    for s in series {
+        let points: Vec<(i64, f64)> = s.points.into_iter().filter(|p| !is_stale(p.1)).collect();
+        if points.is_empty() {
+            continue;
+        }
+        let key = group_key(&s.labels, agg.modifier.as_ref());
+        let values = groups
+            .entry(key)
+            .or_insert_with(|| vec![Vec::new(); steps.len()]);
+        let (mut lo, mut hi) = (0, 0);
+        for (k, &t) in steps.iter().enumerate() {
+            let read_at = t - shift;
+            while lo < points.len() && points[lo].0 <= read_at - range {
+                lo += 1;
+            }
+            hi = hi.max(lo);
+            while hi < points.len() && points[hi].0 <= read_at {
+                hi += 1;
+            }
+            if let Some(v) = over_range(name, &points[lo..hi], read_at - range, read_at, range) {
+                values[k].push(v);
+            }
+        }
+    }
+    let mut out: BTreeMap<i64, Vec<Sample>> = steps.iter().map(|&t| (t, Vec::new())).collect();
+    for (labels, per_step) in groups {
+        for (k, values) in per_step.into_iter().enumerate() {
+            if let Some(v) = reduce(&op, &values) {
+                out.get_mut(&steps[k]).expect("every step").push(Sample {
+                    labels: labels.clone(),
+                    t: steps[k],
+                    v,
+                });
+            }
+        }
+    }
+    Ok(Some(out))
+}
+
+/// The labels an aggregation groups a sample by.
+pub(crate) fn group_key(labels: &LabelSet, modifier: Option<&LabelModifier>) -> LabelSet {
+    match modifier {
+        None => LabelSet::new(),
+        Some(LabelModifier::Include(keep)) => labels
+            .iter()
+            .filter(|(k, _)| keep.labels.contains(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        Some(LabelModifier::Exclude(drop)) => labels
+            .iter()
+            .filter(|(k, _)| k.as_str() != METRIC_NAME && !drop.labels.contains(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    }
+}
