@@ -59,8 +59,20 @@ test("explore: a PromQL query is charted, and a bad one says why", async ({ page
     { name: `${id}_requests_total`, type: "counter", labels: { status: "500" }, value: (i) => i * 6 },
   ]);
   await page.goto("/explore");
-  await page.getByTestId("promql-input").fill(`sum by (status) (rate(${id}_requests_total[5m]))`);
-  await page.getByTestId("promql-input").press("Enter");
+  await expect(page.getByTestId("explore-metrics").locator("li").first()).toBeVisible();
+  // Typing completes label names inside by (...) and metric names elsewhere.
+  const input = page.getByTestId("promql-input");
+  await input.pressSequentially("sum by (sta");
+  await expect(page.getByTestId("completion")).toHaveText(["status"]);
+  await input.press("Tab");
+  await expect(input).toHaveValue("sum by (status");
+  await input.pressSequentially(`) (rate(${id}_req`);
+  await expect(page.getByTestId("completion")).toHaveText([`${id}_requests_total`]);
+  await page.getByTestId("completion").click();
+  await expect(input).toHaveValue(`sum by (status) (rate(${id}_requests_total`);
+  await input.pressSequentially("[5m]))");
+  await expect(input).toHaveValue(`sum by (status) (rate(${id}_requests_total[5m]))`);
+  await input.press("Enter");
   const chart = page.getByTestId("promql-chart");
   await expect(chart.getByTestId("legend-item")).toHaveText(["status=200", "status=500"]);
   await expect(chart.getByTestId("chart-status")).toHaveText(/drawn [1-9]\d* points/);

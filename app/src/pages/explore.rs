@@ -4,7 +4,7 @@
 
 use crate::api::{download, get_json, selector, url_encode};
 use crate::chart::scale::format_datetime;
-use crate::components::{ChartCard, ChartQuery, MetricNames, SearchBox, auto_axes};
+use crate::components::{ChartCard, ChartQuery, PromqlInput, SearchBox, auto_axes};
 use crate::model::{MetricsList, RawResponse, SeriesFunction, SeriesList};
 use crate::ui::{now_ms, tz_offset_ms, use_ui};
 use leptos::prelude::*;
@@ -176,21 +176,8 @@ pub fn Explore() -> impl IntoView {
 
     view! {
         <div class="promql-bar">
-            <input
-                class="promql-input"
-                list="explore-metric-names"
-                placeholder="PromQL, e.g. sum by (status) (rate(http_requests_total[5m]))"
-                data-testid="promql-input"
-                prop:value=move || promql_text.get()
-                on:input=move |ev| promql_text.set(event_target_value(&ev))
-                on:keydown=move |ev| {
-                    if ev.key() == "Enter" {
-                        run_promql();
-                    }
-                }
-            />
+            <PromqlInput text=promql_text on_run=Callback::new(move |_| run_promql())/>
             <button data-testid="promql-run" on:click=move |_| run_promql()>"run"</button>
-            <MetricNames id="explore-metric-names"/>
         </div>
         {move || {
             promql.get().map(|expr| {
