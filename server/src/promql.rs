@@ -67,6 +67,8 @@ pub(crate) struct At {
     pub(crate) t: i64,
     pub(crate) start: i64,
     pub(crate) end: i64,
+    /// The range query's step (0 for an instant query): `step()`.
+    pub(crate) step: i64,
 }
 
 pub struct Engine<'a> {
@@ -87,6 +89,7 @@ impl<'a> Engine<'a> {
                 t,
                 start: t,
                 end: t,
+                step: 0,
             },
         )
     }
@@ -121,7 +124,15 @@ impl<'a> Engine<'a> {
         let mut series: BTreeMap<LabelSet, Vec<(i64, f64)>> = BTreeMap::new();
         let mut t = start;
         while t <= end {
-            match evaluator.eval(&expr, At { t, start, end })? {
+            match evaluator.eval(
+                &expr,
+                At {
+                    t,
+                    start,
+                    end,
+                    step,
+                },
+            )? {
                 Value::Scalar { v, .. } => series.entry(LabelSet::new()).or_default().push((t, v)),
                 Value::Vector(samples) => {
                     for s in samples {

@@ -87,7 +87,12 @@ fn aggregate(
         return Ok(None);
     }
     let range = ms.range.as_millis() as i64;
-    let at = |t| At { t, start, end };
+    let at = |t| At {
+        t,
+        start,
+        end,
+        step,
+    };
     let shift = start - Evaluator::read_time(&ms.vs, at(start));
     let series = ev.read(
         &ms.vs,

@@ -262,20 +262,32 @@ impl Evaluator<'_> {
     /// Each series' newest sample in the lookback window, unless that sample
     /// is a stale marker (the series ended).
     fn instant_vector(&self, vs: &VectorSelector, at: At) -> Result<Value, PromqlError> {
+        Ok(Value::Vector(self.selected(vs, at, false)?))
+    }
+
+    /// What an instant selector sees at `at`: each series' newest sample in
+    /// the lookback window, stamped with the evaluation time, or with its own
+    /// time when `sample_times` (what `timestamp()` reports).
+    pub(crate) fn selected(
+        &self,
+        vs: &VectorSelector,
+        at: At,
+        sample_times: bool,
+    ) -> Result<Vec<Sample>, PromqlError> {
         let t = Self::read_time(vs, at);
         let mut out = Vec::new();
         for series in self.select(vs, (t - LOOKBACK_MS, t), Fill::Last, at)? {
-            if let Some(&(_, v)) = series.points.last()
+            if let Some(&(sample_t, v)) = series.points.last()
                 && !is_stale(v)
             {
                 out.push(Sample {
                     labels: series.labels,
-                    t: at.t,
+                    t: if sample_times { sample_t } else { at.t },
                     v,
                 });
             }
         }
-        Ok(Value::Vector(out))
+        Ok(out)
     }
 
     /// Each series' samples in `(t - range, t]`, stale markers left out.
@@ -360,9 +372,13 @@ impl Evaluator<'_> {
                     // The members themselves, with their labels, k largest/smallest.
                     let k = scalar_param.max(0.0) as usize;
                     let mut members = members;
-                    members.sort_by(|a, b| {
-                        let ord = a.v.total_cmp(&b.v);
-                        if op == "topk" { ord.reverse() } else { ord }
+                    // NaN goes last either way, as in Prometheus.
+                    members.sort_by(|a, b| match (a.v.is_nan(), b.v.is_nan()) {
+                        (true, true) => std::cmp::Ordering::Equal,
+                        (true, false) => std::cmp::Ordering::Greater,
+                        (false, true) => std::cmp::Ordering::Less,
+                        _ if op == "topk" => b.v.total_cmp(&a.v),
+                        _ => a.v.total_cmp(&b.v),
                     });
                     out.extend(members.into_iter().take(k));
                     continue;
@@ -511,19 +527,37 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
+/// Kahan-Babuška-Neumaier summation, as Prometheus sums: large values of
+/// opposite signs do not swallow the small ones.
+pub(crate) fn kahan_sum(values: impl IntoIterator<Item = f64>) -> f64 {
+    let (mut sum, mut c) = (0.0f64, 0.0f64);
+    for v in values {
+        let t = sum + v;
+        if t.is_infinite() {
+            c = 0.0;
+        } else if sum.abs() >= v.abs() {
+            c += (sum - t) + v;
+        } else {
+            c += (v - t) + sum;
+        }
+        sum = t;
+    }
+    if c.is_finite() { sum + c } else { sum }
+}
+
 /// An aggregation of plain values (`None` for no values or another op).
 pub(crate) fn reduce(op: &str, values: &[f64]) -> Option<f64> {
     if values.is_empty() {
         return None;
     }
     let n = values.len() as f64;
-    let mean = || values.iter().sum::<f64>() / n;
+    let mean = || kahan_sum(values.iter().copied()) / n;
     let variance = || {
         let m = mean();
         values.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / n
     };
     Some(match op {
-        "sum" => values.iter().sum(),
+        "sum" => kahan_sum(values.iter().copied()),
         "avg" => mean(),
         "min" => values
             .iter()

@@ -1,7 +1,7 @@
 //! PromQL functions: the range-vector ones (rate and friends, `*_over_time`)
 //! and the element-wise math ones.
 
-use super::eval::{Evaluator, drop_name};
+use super::eval::{Evaluator, drop_name, kahan_sum};
 use super::fill::Fill;
 use super::{At, PromqlError, Sample, Series, Value};
 use app::chart::scale::{civil_from_days, days_from_civil};
@@ -45,6 +45,18 @@ pub(crate) fn call(ev: &Evaluator<'_>, call: &Call, at: At) -> Result<Value, Pro
         "time" => Ok(Value::Scalar {
             t: at.t,
             v: at.t as f64 / 1000.0,
+        }),
+        // The query's own frame, in seconds (an instant query: step and
+        // range 0, start and end its time).
+        "step" | "range" | "start" | "end" => Ok(Value::Scalar {
+            t: at.t,
+            v: match name {
+                "step" => at.step,
+                "range" => at.end - at.start,
+                "start" => at.start,
+                _ => at.end,
+            } as f64
+                / 1000.0,
         }),
         name if RANGE_FUNCTIONS.contains(&name) => {
             let (series, range, read_at) = range_arg(ev, arg(0)?, at, Fill::for_function(name))?;
@@ -101,7 +113,16 @@ pub(crate) fn call(ev: &Evaluator<'_>, call: &Call, at: At) -> Result<Value, Pro
             Ok(Value::Vector(map_values(ev.vector(arg(0)?, at)?, f)))
         }
         "timestamp" => {
-            let input = ev.vector(arg(0)?, at)?;
+            // Of a selector, the time of each sample it selects; of anything
+            // else, the evaluation time its samples carry.
+            let mut inner = arg(0)?;
+            while let Expr::Paren(p) = inner {
+                inner = &p.expr;
+            }
+            let input = match inner {
+                Expr::VectorSelector(vs) => ev.selected(vs, at, true)?,
+                other => ev.vector(other, at)?,
+            };
             Ok(Value::Vector(
                 input
                     .into_iter()
@@ -393,7 +414,13 @@ pub(crate) fn quantile(q: f64, mut values: Vec<f64>) -> f64 {
     if q > 1.0 {
         return f64::INFINITY;
     }
-    values.sort_by(f64::total_cmp);
+    // NaN sorts first, as Go's sort.Float64s puts it in Prometheus.
+    values.sort_by(|a, b| match (a.is_nan(), b.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Less,
+        (false, true) => std::cmp::Ordering::Greater,
+        _ => a.total_cmp(b),
+    });
     let n = values.len() as f64;
     let rank = q * (n - 1.0);
     let lower = rank.floor().max(0.0) as usize;
@@ -506,8 +533,8 @@ pub(crate) fn over_range(
             }
             Some(d)
         }
-        "sum_over_time" => Some(values().sum()),
-        "avg_over_time" => Some(values().sum::<f64>() / n),
+        "sum_over_time" => Some(kahan_sum(values())),
+        "avg_over_time" => Some(kahan_sum(values()) / n),
         "min_over_time" => values().reduce(|a, b| if b < a || a.is_nan() { b } else { a }),
         "max_over_time" => values().reduce(|a, b| if b > a || a.is_nan() { b } else { a }),
         "count_over_time" => Some(n),
