@@ -49,7 +49,7 @@ impl<'a> Evaluator<'a> {
             Expr::Paren(p) => self.eval(&p.expr, at),
             Expr::Unary(u) => match self.eval(&u.expr, at)? {
                 Value::Scalar { t, v } => Ok(Value::Scalar { t, v: -v }),
-                Value::Vector(samples) => Ok(Value::Vector(
+                Value::Vector(samples) => Ok(Value::Vector(super::functions::unique_label_sets(
                     samples
                         .into_iter()
                         .map(|s| Sample {
@@ -58,7 +58,7 @@ impl<'a> Evaluator<'a> {
                             ..s
                         })
                         .collect(),
-                )),
+                )?)),
                 _ => Err(PromqlError::Eval(
                     "unary minus needs a scalar or a vector".into(),
                 )),

@@ -192,7 +192,7 @@ pub(crate) fn call(ev: &Evaluator<'_>, call: &Call, at: At) -> Result<Value, Pro
             input.sort_by(|a, b| {
                 let by_names = names.iter().map(|n| {
                     let (x, y) = (a.labels.get(n), b.labels.get(n));
-                    x.cmp(&y)
+                    natural_cmp(x.map_or("", |s| s), y.map_or("", |s| s))
                 });
                 let ord = by_names
                     .fold(std::cmp::Ordering::Equal, |acc, o| acc.then(o))
@@ -241,7 +241,7 @@ pub(crate) fn call(ev: &Evaluator<'_>, call: &Call, at: At) -> Result<Value, Pro
                 }
                 out.push(s);
             }
-            Ok(Value::Vector(out))
+            Ok(Value::Vector(unique_label_sets(out)?))
         }
         "label_join" => {
             let input = ev.vector(arg(0)?, at)?;
@@ -251,7 +251,7 @@ pub(crate) fn call(ev: &Evaluator<'_>, call: &Call, at: At) -> Result<Value, Pro
                 .iter()
                 .map(|e| string_arg(Some(e.as_ref())))
                 .collect::<Result<_, _>>()?;
-            Ok(Value::Vector(
+            Ok(Value::Vector(unique_label_sets(
                 input
                     .into_iter()
                     .map(|mut s| {
@@ -267,8 +267,8 @@ pub(crate) fn call(ev: &Evaluator<'_>, call: &Call, at: At) -> Result<Value, Pro
                         }
                         s
                     })
-                    .collect(),
-            ))
+                    .collect::<Vec<_>>(),
+            )?))
         }
         "minute" | "hour" | "day_of_month" | "day_of_week" | "day_of_year" | "days_in_month"
         | "month" | "year" => {
@@ -343,17 +343,21 @@ pub(crate) fn call(ev: &Evaluator<'_>, call: &Call, at: At) -> Result<Value, Pro
                 Expr::VectorSelector(vs) => Some(vs),
                 _ => None,
             };
+            // A label comes from the only matcher of its name, if that is
+            // an equality (two matchers on one name say nothing definite).
             let labels = match selector {
-                Some(vs) => vs
-                    .matchers
-                    .matchers
-                    .iter()
-                    .filter(|m| {
-                        matches!(m.op, promql_parser::label::MatchOp::Equal)
-                            && m.name != crate::storage::METRIC_NAME
-                    })
-                    .map(|m| (m.name.clone(), m.value.clone()))
-                    .collect(),
+                Some(vs) => {
+                    let matchers = &vs.matchers.matchers;
+                    matchers
+                        .iter()
+                        .filter(|m| {
+                            matches!(m.op, promql_parser::label::MatchOp::Equal)
+                                && m.name != crate::storage::METRIC_NAME
+                                && matchers.iter().filter(|o| o.name == m.name).count() == 1
+                        })
+                        .map(|m| (m.name.clone(), m.value.clone()))
+                        .collect()
+                }
                 _ => Default::default(),
             };
             Ok(Value::Vector(if present {
@@ -368,7 +372,16 @@ pub(crate) fn call(ev: &Evaluator<'_>, call: &Call, at: At) -> Result<Value, Pro
         }
         "histogram_quantile" => {
             let q = ev.scalar(arg(0)?, at)?;
-            let input = ev.vector(arg(1)?, at)?;
+            // Two metrics' buckets that only their names told apart collide.
+            let input = unique_label_sets(
+                ev.vector(arg(1)?, at)?
+                    .into_iter()
+                    .map(|s| Sample {
+                        labels: drop_name(s.labels),
+                        ..s
+                    })
+                    .collect(),
+            )?;
             let mut groups: std::collections::BTreeMap<super::LabelSet, Vec<(f64, f64)>> =
                 Default::default();
             for s in input {
@@ -386,6 +399,14 @@ pub(crate) fn call(ev: &Evaluator<'_>, call: &Call, at: At) -> Result<Value, Pro
             let mut out = Vec::new();
             for (labels, mut buckets) in groups {
                 buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+                // Bounds written differently ("0.2", "2e-1") are one bucket.
+                buckets.dedup_by(|later, kept| {
+                    let same = later.0 == kept.0;
+                    if same {
+                        kept.1 += later.1;
+                    }
+                    same
+                });
                 let v = crate::query::bucket_quantile(q, &buckets).unwrap_or(f64::NAN);
                 out.push(Sample { labels, t: at.t, v });
             }
@@ -504,6 +525,48 @@ fn range_arg(
     }
 }
 
+/// Compares strings the way people sort them: runs of digits by their
+/// number ("cpu 2" before "cpu 10"), as Prometheus's sort_by_label does.
+fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    let (mut a, mut b) = (a, b);
+    loop {
+        let (Some(x), Some(y)) = (a.chars().next(), b.chars().next()) else {
+            return a.len().cmp(&b.len());
+        };
+        if x.is_ascii_digit() && y.is_ascii_digit() {
+            let run = |s: &str| s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+            let (na, nb) = (&a[..run(a)], &b[..run(b)]);
+            let (ta, tb) = (na.trim_start_matches('0'), nb.trim_start_matches('0'));
+            let ord = ta.len().cmp(&tb.len()).then_with(|| ta.cmp(tb));
+            if ord != std::cmp::Ordering::Equal {
+                return ord;
+            }
+            a = &a[na.len()..];
+            b = &b[nb.len()..];
+        } else {
+            if x != y {
+                return x.cmp(&y);
+            }
+            a = &a[x.len_utf8()..];
+            b = &b[y.len_utf8()..];
+        }
+    }
+}
+
+/// A vector whose label sets are all different, or the error Prometheus
+/// gives when a function made two of them equal.
+pub(crate) fn unique_label_sets(samples: Vec<Sample>) -> Result<Vec<Sample>, PromqlError> {
+    let mut seen = std::collections::BTreeSet::new();
+    for s in &samples {
+        if !seen.insert(&s.labels) {
+            return Err(PromqlError::Eval(
+                "vector cannot contain metrics with the same labelset".into(),
+            ));
+        }
+    }
+    Ok(samples)
+}
+
 /// One range function over one series' points in `(start, end]`.
 pub(crate) fn over_range(
     name: &str,
@@ -564,6 +627,9 @@ pub(crate) fn over_range(
             best.map(|(t, _)| t as f64 / 1000.0)
         }
         "mad_over_time" => {
+            if values().any(f64::is_nan) {
+                return Some(f64::NAN);
+            }
             let median = quantile(0.5, values().collect());
             Some(quantile(
                 0.5,
