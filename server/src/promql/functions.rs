@@ -372,47 +372,99 @@ pub(crate) fn call(ev: &Evaluator<'_>, call: &Call, at: At) -> Result<Value, Pro
         }
         "histogram_quantile" => {
             let q = ev.scalar(arg(0)?, at)?;
-            // Two metrics' buckets that only their names told apart collide.
-            let input = unique_label_sets(
-                ev.vector(arg(1)?, at)?
+            let groups = bucket_groups(ev.vector(arg(1)?, at)?)?;
+            Ok(Value::Vector(
+                groups
                     .into_iter()
-                    .map(|s| Sample {
-                        labels: drop_name(s.labels),
-                        ..s
+                    .map(|(labels, buckets)| Sample {
+                        labels,
+                        t: at.t,
+                        v: crate::query::bucket_quantile(q, &buckets).unwrap_or(f64::NAN),
                     })
                     .collect(),
-            )?;
-            let mut groups: std::collections::BTreeMap<super::LabelSet, Vec<(f64, f64)>> =
-                Default::default();
-            for s in input {
-                let Some(le) = s
-                    .labels
-                    .get("le")
-                    .and_then(|le| crate::ingest::parse_float_text(le))
-                else {
-                    continue;
-                };
-                let mut key = drop_name(s.labels);
-                key.remove("le");
-                groups.entry(key).or_default().push((le, s.v));
-            }
+            ))
+        }
+        // histogram_quantiles(v, "label", q1, q2, ...): one series per
+        // histogram and quantile, the quantile in the label.
+        "histogram_quantiles" => {
+            let groups = bucket_groups(ev.vector(arg(0)?, at)?)?;
+            let label = string_arg(args.get(1).map(|b| b.as_ref()))?;
+            let qs: Vec<f64> = args[2..]
+                .iter()
+                .map(|e| ev.scalar(e, at))
+                .collect::<Result<_, _>>()?;
             let mut out = Vec::new();
-            for (labels, mut buckets) in groups {
-                buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
-                // Bounds written differently ("0.2", "2e-1") are one bucket.
-                buckets.dedup_by(|later, kept| {
-                    let same = later.0 == kept.0;
-                    if same {
-                        kept.1 += later.1;
-                    }
-                    same
-                });
-                let v = crate::query::bucket_quantile(q, &buckets).unwrap_or(f64::NAN);
-                out.push(Sample { labels, t: at.t, v });
+            for (labels, buckets) in groups {
+                if labels.contains_key(&label) {
+                    return Err(PromqlError::Eval(format!(
+                        "histogram_quantiles: label {label:?} is already present"
+                    )));
+                }
+                for &q in &qs {
+                    let mut with_q = labels.clone();
+                    with_q.insert(label.clone(), quantile_label(q));
+                    out.push(Sample {
+                        labels: with_q,
+                        t: at.t,
+                        v: crate::query::bucket_quantile(q, &buckets).unwrap_or(f64::NAN),
+                    });
+                }
             }
             Ok(Value::Vector(out))
         }
         other => Err(PromqlError::Unsupported(format!("function {other}"))),
+    }
+}
+
+/// Classic histogram buckets grouped by series (labels without `le` and
+/// the name): `(bound, count)` sorted by bound, equal bounds written
+/// differently ("0.2", "2e-1") added together. Two metrics' buckets that only
+/// their names told apart are an error, as in Prometheus.
+fn bucket_groups(
+    input: Vec<Sample>,
+) -> Result<std::collections::BTreeMap<super::LabelSet, Vec<(f64, f64)>>, PromqlError> {
+    let input = unique_label_sets(
+        input
+            .into_iter()
+            .map(|s| Sample {
+                labels: drop_name(s.labels),
+                ..s
+            })
+            .collect(),
+    )?;
+    let mut groups: std::collections::BTreeMap<super::LabelSet, Vec<(f64, f64)>> =
+        Default::default();
+    for s in input {
+        let Some(le) = s
+            .labels
+            .get("le")
+            .and_then(|le| crate::ingest::parse_float_text(le))
+        else {
+            continue;
+        };
+        let mut key = s.labels;
+        key.remove("le");
+        groups.entry(key).or_default().push((le, s.v));
+    }
+    for buckets in groups.values_mut() {
+        buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+        buckets.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                kept.1 += later.1;
+            }
+            same
+        });
+    }
+    Ok(groups)
+}
+
+/// A quantile as `histogram_quantiles` labels it: "0.0", "0.25", "1.0".
+fn quantile_label(q: f64) -> String {
+    if q.is_finite() && q.fract() == 0.0 {
+        format!("{q:.1}")
+    } else {
+        crate::query::format_value(q)
     }
 }
 
