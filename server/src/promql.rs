@@ -24,6 +24,19 @@ pub const MAX_POINTS_PER_SERIES: i64 = 11_000;
 /// A label set, `__name__` included when there is a metric name.
 pub type LabelSet = BTreeMap<String, String>;
 
+/// Where a function puts the metric name it drops. As in Prometheus 3, the
+/// name goes only when evaluation ends, so that `label_replace` and
+/// `by (__name__)` can still read it; no real label can have this name.
+pub(crate) const DROPPED_NAME: &str = "\u{0}__name__";
+
+/// A result's labels as returned: names marked dropped are gone.
+fn finished(mut samples: Vec<Sample>) -> Result<Vec<Sample>, PromqlError> {
+    for s in &mut samples {
+        s.labels.remove(DROPPED_NAME);
+    }
+    functions::unique_label_sets(samples)
+}
+
 /// One element of an instant vector.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sample {
@@ -83,15 +96,22 @@ impl<'a> Engine<'a> {
     /// Evaluates `query` at time `t` (ms).
     pub fn instant(&self, query: &str, t: i64) -> Result<Value, PromqlError> {
         let expr = promql_parser::parser::parse(query).map_err(PromqlError::Parse)?;
-        eval::Evaluator::new(self.storage).eval(
-            &expr,
-            At {
-                t,
-                start: t,
-                end: t,
-                step: 0,
-            },
-        )
+        let at = At {
+            t,
+            start: t,
+            end: t,
+            step: 0,
+        };
+        Ok(match eval::Evaluator::new(self.storage).eval(&expr, at)? {
+            Value::Vector(samples) => Value::Vector(finished(samples)?),
+            Value::Matrix(mut series) => {
+                for s in &mut series {
+                    s.labels.remove(DROPPED_NAME);
+                }
+                Value::Matrix(series)
+            }
+            other => other,
+        })
     }
 
     /// Evaluates `query` at every `step` from `start` to `end` (ms, inclusive).
@@ -135,7 +155,7 @@ impl<'a> Engine<'a> {
             )? {
                 Value::Scalar { v, .. } => series.entry(LabelSet::new()).or_default().push((t, v)),
                 Value::Vector(samples) => {
-                    for s in samples {
+                    for s in finished(samples)? {
                         series.entry(s.labels).or_default().push((t, s.v));
                     }
                 }

@@ -8,7 +8,7 @@
 //! The answers are the step-by-step ones: the same functions, the same
 //! order of addition.
 
-use super::eval::{Evaluator, reduce};
+use super::eval::{Evaluator, is_name, name_of, reduce};
 use super::fill::Fill;
 use super::functions::{RANGE_FUNCTIONS, over_range};
 use super::{At, LabelSet, PromqlError, Sample, is_stale};
@@ -146,17 +146,26 @@ fn aggregate(
 }
 
 /// The labels an aggregation groups a sample by.
+/// `by (__name__)` groups by the name, dropped or not.
 pub(crate) fn group_key(labels: &LabelSet, modifier: Option<&LabelModifier>) -> LabelSet {
     match modifier {
         None => LabelSet::new(),
-        Some(LabelModifier::Include(keep)) => labels
-            .iter()
-            .filter(|(k, _)| keep.labels.contains(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
+        Some(LabelModifier::Include(keep)) => {
+            let mut key: LabelSet = labels
+                .iter()
+                .filter(|(k, _)| keep.labels.contains(k) && !is_name(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            if keep.labels.iter().any(|l| l == METRIC_NAME)
+                && let Some(name) = name_of(labels)
+            {
+                key.insert(METRIC_NAME.to_string(), name.clone());
+            }
+            key
+        }
         Some(LabelModifier::Exclude(drop)) => labels
             .iter()
-            .filter(|(k, _)| k.as_str() != METRIC_NAME && !drop.labels.contains(k))
+            .filter(|(k, _)| !is_name(k) && !drop.labels.contains(k))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
     }

@@ -1,7 +1,10 @@
 //! Evaluation of a parsed expression at one point in time.
 
 use super::fill::{self, Fill};
-use super::{At, LOOKBACK_MS, LabelSet, PromqlError, Sample, Series, Value, functions, is_stale};
+use super::{
+    At, DROPPED_NAME, LOOKBACK_MS, LabelSet, PromqlError, Sample, Series, Value, functions,
+    is_stale,
+};
 use crate::query::convert_matcher;
 use crate::storage::{METRIC_NAME, Matcher, Storage};
 use promql_parser::parser::{
@@ -353,6 +356,15 @@ impl Evaluator<'_> {
             let key = super::batch::group_key(&s.labels, agg.modifier.as_ref());
             groups.entry(key).or_default().push(s);
         }
+        // Grouped by a name some member had dropped: the name goes at the end.
+        let groups: BTreeMap<LabelSet, Vec<Sample>> = groups
+            .into_iter()
+            .map(|(key, members)| {
+                let dropped = key.contains_key(METRIC_NAME)
+                    && members.iter().any(|m| m.labels.contains_key(DROPPED_NAME));
+                (if dropped { drop_name(key) } else { key }, members)
+            })
+            .collect();
         let scalar_param = match &param {
             Some(Value::Scalar { v, .. }) => *v,
             _ => f64::NAN,
@@ -575,9 +587,23 @@ pub(crate) fn reduce(op: &str, values: &[f64]) -> Option<f64> {
     })
 }
 
+/// Marks the metric name dropped: it leaves when evaluation ends
+/// (`DROPPED_NAME`).
 pub(crate) fn drop_name(mut labels: LabelSet) -> LabelSet {
-    labels.remove(METRIC_NAME);
+    if let Some(name) = labels.remove(METRIC_NAME) {
+        labels.insert(DROPPED_NAME.to_string(), name);
+    }
     labels
+}
+
+/// The metric name a series has, or had before a function dropped it.
+pub(crate) fn name_of(labels: &LabelSet) -> Option<&String> {
+    labels.get(METRIC_NAME).or_else(|| labels.get(DROPPED_NAME))
+}
+
+/// Whether a label is a metric name, kept or dropped.
+pub(crate) fn is_name(label: &str) -> bool {
+    label == METRIC_NAME || label == DROPPED_NAME
 }
 
 fn is_comparison(op: &str) -> bool {
@@ -646,10 +672,14 @@ fn match_key(labels: &LabelSet, modifier: Option<&promql_parser::parser::BinModi
             .collect(),
         Some(LabelModifier::Exclude(ignoring)) => labels
             .iter()
-            .filter(|(k, _)| k.as_str() != METRIC_NAME && !ignoring.labels.contains(k))
+            .filter(|(k, _)| !is_name(k) && !ignoring.labels.contains(k))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
-        None => drop_name(labels.clone()),
+        None => labels
+            .iter()
+            .filter(|(k, _)| !is_name(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
     }
 }
 

@@ -229,15 +229,11 @@ pub(crate) fn call(ev: &Evaluator<'_>, call: &Call, at: At) -> Result<Value, Pro
             })?;
             let mut out = Vec::new();
             for mut s in input {
-                let value = s.labels.get(&src).cloned().unwrap_or_default();
+                let value = label_value(&s.labels, &src);
                 if let Some(caps) = re.captures(&value) {
                     let mut result = String::new();
                     caps.expand(&replacement, &mut result);
-                    if result.is_empty() {
-                        s.labels.remove(&dst);
-                    } else {
-                        s.labels.insert(dst.clone(), result);
-                    }
+                    set_label(&mut s.labels, &dst, result);
                 }
                 out.push(s);
             }
@@ -255,16 +251,9 @@ pub(crate) fn call(ev: &Evaluator<'_>, call: &Call, at: At) -> Result<Value, Pro
                 input
                     .into_iter()
                     .map(|mut s| {
-                        let joined: Vec<String> = sources
-                            .iter()
-                            .map(|l| s.labels.get(l).cloned().unwrap_or_default())
-                            .collect();
-                        let joined = joined.join(&sep);
-                        if joined.is_empty() {
-                            s.labels.remove(&dst);
-                        } else {
-                            s.labels.insert(dst.clone(), joined);
-                        }
+                        let joined: Vec<String> =
+                            sources.iter().map(|l| label_value(&s.labels, l)).collect();
+                        set_label(&mut s.labels, &dst, joined.join(&sep));
                         s
                     })
                     .collect::<Vec<_>>(),
@@ -574,6 +563,28 @@ fn range_arg(
         Expr::Paren(p) => range_arg(ev, &p.expr, at, fill),
         Expr::Subquery(sq) => ev.subquery(sq, at),
         _ => Err(PromqlError::Eval("expected a range vector".into())),
+    }
+}
+
+/// A label's value for label_replace/label_join: the metric name even if a
+/// function marked it dropped.
+fn label_value(labels: &super::LabelSet, name: &str) -> String {
+    let value = match name {
+        crate::storage::METRIC_NAME => super::eval::name_of(labels),
+        _ => labels.get(name),
+    };
+    value.cloned().unwrap_or_default()
+}
+
+/// Sets (or, to "", removes) a label; setting the name keeps it.
+fn set_label(labels: &mut super::LabelSet, name: &str, value: String) {
+    if name == crate::storage::METRIC_NAME {
+        labels.remove(super::DROPPED_NAME);
+    }
+    if value.is_empty() {
+        labels.remove(name);
+    } else {
+        labels.insert(name.to_string(), value);
     }
 }
 
