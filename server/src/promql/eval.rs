@@ -351,6 +351,12 @@ impl Evaluator<'_> {
             }),
             None => None,
         };
+        if matches!(op.as_str(), "topk" | "bottomk" | "limitk" | "limit_ratio")
+            && let Some(Value::Scalar { v, .. }) = &param
+            && v.is_nan()
+        {
+            return Err(PromqlError::Eval(format!("parameter value is NaN in {op}")));
+        }
         let mut groups: BTreeMap<LabelSet, Vec<Sample>> = BTreeMap::new();
         for s in input {
             let key = super::batch::group_key(&s.labels, agg.modifier.as_ref());

@@ -305,6 +305,32 @@ pub(crate) fn call(ev: &Evaluator<'_>, call: &Call, at: At) -> Result<Value, Pro
             }
             Ok(Value::Vector(out))
         }
+        // Holt's linear smoothing over the window: the smoothed value at its end.
+        "double_exponential_smoothing" => {
+            let (series, _, _) = range_arg(ev, arg(0)?, at, Fill::Last)?;
+            let sf = ev.scalar(arg(1)?, at)?;
+            let tf = ev.scalar(arg(2)?, at)?;
+            for (what, f) in [("smoothing", sf), ("trend", tf)] {
+                if !(f > 0.0 && f < 1.0) {
+                    return Err(PromqlError::Eval(format!(
+                        "invalid {what} factor. Expected: 0 < {what} factor < 1, got: {f}"
+                    )));
+                }
+            }
+            Ok(Value::Vector(
+                series
+                    .into_iter()
+                    .filter_map(|s| {
+                        let v = holt(&s.points, sf, tf)?;
+                        Some(Sample {
+                            labels: drop_name(s.labels),
+                            t: at.t,
+                            v,
+                        })
+                    })
+                    .collect(),
+            ))
+        }
         "quantile_over_time" => {
             let q = ev.scalar(arg(0)?, at)?;
             let (series, _, _) = range_arg(ev, arg(1)?, at, Fill::Last)?;
@@ -564,6 +590,25 @@ fn range_arg(
         Expr::Subquery(sq) => ev.subquery(sq, at),
         _ => Err(PromqlError::Eval("expected a range vector".into())),
     }
+}
+
+/// Double exponential smoothing (Holt), as Prometheus computes it; `None`
+/// below two points.
+fn holt(points: &[(i64, f64)], sf: f64, tf: f64) -> Option<f64> {
+    if points.len() < 2 {
+        return None;
+    }
+    let (mut s0, mut s1) = (0.0, points[0].1);
+    let mut b = points[1].1 - points[0].1;
+    for (i, &(_, x)) in points.iter().enumerate().skip(1) {
+        if i > 1 {
+            b = tf * (s1 - s0) + (1.0 - tf) * b;
+        }
+        let next = sf * x + (1.0 - sf) * (s1 + b);
+        s0 = s1;
+        s1 = next;
+    }
+    Some(s1)
 }
 
 /// A label's value for label_replace/label_join: the metric name even if a
