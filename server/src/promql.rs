@@ -1,9 +1,11 @@
 //! PromQL over the storage engine: expressions parsed by `promql-parser`,
 //! evaluated with Prometheus's semantics (5 min lookback, stale markers end a
-//! series, `offset` and `@`). Range queries evaluate the expression at each
-//! step. This is the first part of the engine: what it does not evaluate yet
-//! is an `Unsupported` error, never a wrong answer; `tests/promql_scripts.rs`
-//! measures it against Prometheus's own test scripts.
+//! series, `offset` and `@`, Prometheus 3's delayed `__name__` dropping).
+//! Range queries evaluate the expression at each step, reading each selector
+//! once for the whole range (`eval.rs`), except the common
+//! `aggr(func(sel[r]))`, evaluated for all steps in one pass (`batch.rs`).
+//! What it does not evaluate is an `Unsupported` error, never a wrong answer;
+//! `tests/promql_scripts.rs` measures it against Prometheus's own test scripts.
 
 mod batch;
 mod eval;
