@@ -819,6 +819,50 @@ mod tests {
     }
 
     #[test]
+    fn concurrent_requests_never_overshoot_a_cardinality_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = StorageConfig::new(dir.path());
+        config.sync_wal = false;
+        config.max_series_per_metric = 100;
+        let store = Arc::new(Storage::open(config).unwrap());
+        // 8 writers race, each sending 40 requests of 3 new series of "m".
+        let writers: Vec<_> = (0..8)
+            .map(|w| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    let mut stored = 0;
+                    for r in 0..40 {
+                        let batch: Vec<Append> = (0..3)
+                            .map(|i| {
+                                Append::one(
+                                    Labels::new([
+                                        (METRIC_NAME, "m".to_string()),
+                                        ("n", format!("{w}-{r}-{i}")),
+                                    ]),
+                                    Sample { t: START, v: 1.0 },
+                                )
+                            })
+                            .collect();
+                        match store.append(&batch) {
+                            Ok(report) => stored += report.accepted,
+                            Err(StorageError::Limit(_)) => {}
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                    stored
+                })
+            })
+            .collect();
+        let stored: u64 = writers.into_iter().map(|w| w.join().unwrap()).sum();
+        // Whole requests of 3 fit under 100 at most 33 times: exactly 99
+        // series, every one with its sample, and nothing of a refused request.
+        assert_eq!(stored, 99);
+        assert_eq!(store.stats().series, 99);
+        assert_eq!(store.stats().samples, 99);
+        assert_eq!(store.top_metrics(1), vec![("m".to_string(), 99)]);
+    }
+
+    #[test]
     fn a_request_over_a_cardinality_limit_stores_nothing_and_limits_survive_restarts() {
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(ManualClock::new(START));
