@@ -170,12 +170,10 @@ impl<'a> Evaluator<'a> {
                 true => fill::points(self.storage, id, (mint + 1, maxt.min(horizon - 1)), fill)?,
                 false => Vec::new(),
             };
-            points.extend(
-                self.storage
-                    .samples(id, mint + 1, maxt)?
-                    .into_iter()
-                    .map(|s| (s.t, s.v)),
-            );
+            self.storage.for_each_sample(id, mint + 1, maxt, |s| {
+                points.push((s.t, s.v));
+                true
+            })?;
             let read = self.samples_read.get() + points.len() as u64;
             if read > super::MAX_SAMPLES {
                 return Err(PromqlError::Eval(format!(
