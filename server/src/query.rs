@@ -276,7 +276,7 @@ pub fn plan_resolutions(
         let (coarse, next) = (out[i - 1], out[i]);
         if coarse.0 > next.0 && coarse.2 + 1 == next.1 {
             let step = coarse.0.step_ms();
-            let edge = next.1.div_euclid(step) * step + if next.1 % step == 0 { 0 } else { step };
+            let edge = (next.1 + step - 1).div_euclid(step) * step;
             let cut = edge.min(next.2 + 1);
             out[i - 1].2 = cut - 1;
             out[i].1 = cut;

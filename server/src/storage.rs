@@ -188,6 +188,8 @@ pub struct StorageStats {
     pub series: u64,
     pub active_series: u64,
     pub samples: u64,
+    /// Of `samples`, those in sealed chunks (on disk, not in the head).
+    pub sealed_samples: u64,
     pub sealed_chunks: u64,
     pub oldest: Option<i64>,
     pub newest: Option<i64>,
@@ -401,7 +403,7 @@ impl Storage {
             chunks: raw.sealed_chunks,
             samples: raw.samples,
             bytes_on_disk: raw_bytes,
-            bytes_per_sample: per_sample(raw_bytes, raw.sealed_chunks.min(1) * raw.samples),
+            bytes_per_sample: per_sample(raw_bytes, raw.sealed_samples),
             retention_ms: self.config.retention_raw_ms,
         }];
         for resolution in [Resolution::FiveMinutes, Resolution::OneHour] {

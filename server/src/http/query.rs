@@ -169,7 +169,12 @@ fn downsampled(
         let mut down = Downsampler::new(start, end, max_points);
         let mut rates = Rate::default();
         let mut band = Vec::new();
-        let plan = plan_resolutions(start, end, preferred, &storage.coverage(id)?);
+        // Raw alone covers a range after the horizon that wants raw: no need
+        // to look at the aggregates (the common case of a dashboard).
+        let plan = match preferred == Resolution::Raw && start >= storage.horizon() {
+            true => vec![(Resolution::Raw, start, end)],
+            false => plan_resolutions(start, end, preferred, &storage.coverage(id)?),
+        };
         for (resolution, from, to) in plan {
             let samples_before = down.samples;
             if resolution == Resolution::Raw {

@@ -360,21 +360,19 @@ impl Evaluator<'_> {
             let key = super::batch::group_key(&s.labels, agg.modifier.as_ref());
             groups.entry(key).or_default().push(s);
         }
-        // Grouped by a name some member had dropped: the name goes at the end.
-        let groups: BTreeMap<LabelSet, Vec<Sample>> = groups
-            .into_iter()
-            .map(|(key, members)| {
-                let dropped = key.contains_key(METRIC_NAME)
-                    && members.iter().any(|m| m.labels.contains_key(DROPPED_NAME));
-                (if dropped { drop_name(key) } else { key }, members)
-            })
-            .collect();
         let scalar_param = match &param {
             Some(Value::Scalar { v, .. }) => *v,
             _ => f64::NAN,
         };
         let mut out = Vec::new();
         for (labels, members) in groups {
+            // Grouped by a name some member had dropped: it goes at the end.
+            let labels = match labels.contains_key(METRIC_NAME)
+                && members.iter().any(|m| m.labels.contains_key(DROPPED_NAME))
+            {
+                true => drop_name(labels),
+                false => labels,
+            };
             let values: Vec<f64> = members.iter().map(|s| s.v).collect();
             let v = match op.as_str() {
                 "sum" | "avg" | "min" | "max" | "count" | "group" | "stdvar" | "stddev" => {

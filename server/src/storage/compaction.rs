@@ -84,7 +84,11 @@ impl Storage {
             self.delete_aggregates_before(resolution, now.saturating_sub(keep), &mut run)?;
         }
         self.enforce_size_cap(&mut run)?;
-        self.drop_dead_series(&mut run)?;
+        // Only a deletion can leave a series empty.
+        let deleted = run.raw_chunks_deleted + run.blocks_5m_deleted + run.blocks_1h_deleted;
+        if deleted > 0 {
+            self.drop_dead_series(&mut run)?;
+        }
 
         run.raw_horizon = Some(self.horizon()).filter(|&h| h > i64::MIN);
         run.duration_ms = timer.elapsed().as_millis() as u64;

@@ -580,6 +580,7 @@ impl Head {
             series: self.series_count,
             active_series: self.series.len() as u64,
             samples: self.totals.samples + self.head_samples,
+            sealed_samples: self.totals.samples,
             sealed_chunks: self.totals.chunks,
             oldest: self.oldest,
             newest: self.newest,
