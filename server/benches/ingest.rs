@@ -163,12 +163,47 @@ fn bench_storage_layer(w: &Workload, total: u64) -> Row {
         part("sled"),
         part("wal")
     );
+    profile_queries(&storage, w);
     Row {
         name: "TinyObs storage layer (in process)".into(),
         samples_per_s: total as f64 / elapsed,
         bytes_per_sample: Some(bytes as f64 / total as f64),
         peak_rss_mb: None,
         queries: Vec::new(),
+    }
+}
+
+/// With `BENCH_QUERY_LOOP=N`, runs each query of `queries.rs` N times
+/// in process, straight on the engine, and prints the median: a loop to
+/// profile (`perf record`) without HTTP in the way; `BENCH_QUERY` picks
+/// the queries whose name contains it.
+fn profile_queries(storage: &Storage, w: &Workload) {
+    let Some(n) = std::env::var("BENCH_QUERY_LOOP")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+    else {
+        return;
+    };
+    let engine = tinyobs::promql::Engine::new(storage);
+    let (start, end) = (
+        w.start + 3_600_000 + 7_000,
+        w.start + w.steps as i64 * STEP_MS,
+    );
+    let only = std::env::var("BENCH_QUERY").unwrap_or_default();
+    for (name, query, step) in queries::QUERIES {
+        if !name.contains(&only) {
+            continue;
+        }
+        let mut times: Vec<f64> = (0..n.max(1))
+            .map(|_| {
+                let began = Instant::now();
+                let series = engine.range(query, start, end, step * 1000).unwrap();
+                std::hint::black_box(series);
+                began.elapsed().as_secs_f64() * 1000.0
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        println!("in process: {name}: p50 {:.2} ms", times[times.len() / 2]);
     }
 }
 
@@ -274,6 +309,18 @@ async fn measure_peer(
         _ => &[],
     };
     let timings = queries::run(&client, base, span, extra).await?;
+    // BENCH_HOLD_SECS: keep the loaded peer up a while, to profile it by hand.
+    if let Some(secs) = std::env::var("BENCH_HOLD_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        println!(
+            "{} holds at {base} for {secs} s (pid {})",
+            peer.name(),
+            child.id()
+        );
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+    }
     let bytes = flush_and_measure(peer, &client, base, child, data).await?;
     Ok(Row {
         name: peer.name().into(),

@@ -3,7 +3,7 @@
 //! Parameters come from the query string or, for POST, a form body.
 
 use super::{AppState, now_ms};
-use crate::promql::{Engine, PromqlError, Value};
+use crate::promql::{Engine, LabelSet, PromqlError, Value};
 use crate::query::{format_value, parse_matchers, parse_time_param};
 use crate::storage::{METRIC_NAME, Storage};
 use axum::Json;
@@ -99,32 +99,103 @@ fn step_param(text: &str) -> Result<i64, ApiFailure> {
         })
 }
 
-/// Seconds as Prometheus writes timestamps in results.
-fn secs(t: i64) -> Json_ {
-    json!(t as f64 / 1000.0)
-}
-
-fn value_json(value: Value) -> Json_ {
+/// A query result as Prometheus's JSON, written straight into bytes: a
+/// range answer can hold millions of points, and building a
+/// `serde_json::Value` tree for each point first took most of its time.
+fn result_json(value: Value) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4096);
+    out.extend_from_slice(br#"{"status":"success","data":{"resultType":"#);
     match value {
         Value::Scalar { t, v } => {
-            json!({ "resultType": "scalar", "result": [secs(t), format_value(v)] })
+            out.extend_from_slice(br#""scalar","result":"#);
+            write_sample(&mut out, t, v);
         }
-        Value::String(s) => json!({ "resultType": "string", "result": [secs(now_ms()), s] }),
-        Value::Vector(samples) => json!({
-            "resultType": "vector",
-            "result": samples.into_iter().map(|s| json!({
-                "metric": s.labels,
-                "value": [secs(s.t), format_value(s.v)],
-            })).collect::<Vec<_>>(),
-        }),
-        Value::Matrix(series) => json!({
-            "resultType": "matrix",
-            "result": series.into_iter().map(|s| json!({
-                "metric": s.labels,
-                "values": s.points.into_iter().map(|(t, v)| json!([secs(t), format_value(v)])).collect::<Vec<_>>(),
-            })).collect::<Vec<_>>(),
-        }),
+        Value::String(s) => {
+            out.extend_from_slice(br#""string","result":"#);
+            write_point(&mut out, now_ms(), &s);
+        }
+        Value::Vector(samples) => {
+            out.extend_from_slice(br#""vector","result":["#);
+            for (i, s) in samples.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_metric(&mut out, &s.labels);
+                out.extend_from_slice(br#","value":"#);
+                write_sample(&mut out, s.t, s.v);
+                out.push(b'}');
+            }
+            out.push(b']');
+        }
+        Value::Matrix(series) => {
+            out.extend_from_slice(br#""matrix","result":["#);
+            for (i, s) in series.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_metric(&mut out, &s.labels);
+                out.extend_from_slice(br#","values":["#);
+                for (k, &(t, v)) in s.points.iter().enumerate() {
+                    if k > 0 {
+                        out.push(b',');
+                    }
+                    write_sample(&mut out, t, v);
+                }
+                out.extend_from_slice(b"]}");
+            }
+            out.push(b']');
+        }
     }
+    out.extend_from_slice(b"}}");
+    out
+}
+
+/// `{"metric":{...}` (the caller closes the object).
+fn write_metric(out: &mut Vec<u8>, labels: &LabelSet) {
+    out.extend_from_slice(br#"{"metric":"#);
+    serde_json::to_writer(&mut *out, labels).expect("a map of strings serialises");
+}
+
+/// `[seconds,"text"]`.
+fn write_point(out: &mut Vec<u8>, t: i64, value: &str) {
+    write_time(out, t);
+    serde_json::to_writer(&mut *out, value).expect("a string serialises");
+    out.push(b']');
+}
+
+/// `[seconds,` of a point, the seconds as Prometheus writes them: the
+/// integer part, then `.` and three digits only when there are milliseconds.
+fn write_time(out: &mut Vec<u8>, t: i64) {
+    use std::io::Write;
+    out.push(b'[');
+    if t < 0 {
+        out.push(b'-');
+    }
+    let t = t.unsigned_abs();
+    let _ = write!(out, "{}", t / 1000);
+    if !t.is_multiple_of(1000) {
+        let _ = write!(out, ".{:03}", t % 1000);
+    }
+    out.push(b',');
+}
+
+/// `[seconds,"value"]` for a float, formatted as `format_value` does.
+fn write_sample(out: &mut Vec<u8>, t: i64, v: f64) {
+    if v.is_finite() {
+        use std::io::Write;
+        write_time(out, t);
+        let _ = write!(out, "\"{v}\"]");
+    } else {
+        write_point(out, t, &format_value(v));
+    }
+}
+
+fn result_response(value: Value) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        result_json(value),
+    )
+        .into_response()
 }
 
 /// Runs `work` on the blocking pool, giving up after the query timeout.
@@ -159,7 +230,7 @@ pub async fn query(State(state): State<AppState>, RawQuery(q): RawQuery, body: B
     }
     .await;
     match result {
-        Ok(value) => success(value_json(value)),
+        Ok(value) => result_response(value),
         Err(e) => e.into_response(),
     }
 }
@@ -187,7 +258,7 @@ pub async fn query_range(
     }
     .await;
     match result {
-        Ok(series) => success(value_json(Value::Matrix(series))),
+        Ok(series) => result_response(Value::Matrix(series)),
         Err(e) => e.into_response(),
     }
 }
@@ -355,4 +426,55 @@ pub async fn buildinfo() -> Response {
         "buildDate": "",
         "goVersion": "",
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::promql::{Sample, Series};
+
+    fn parsed(value: Value) -> Json_ {
+        serde_json::from_slice(&result_json(value)).expect("valid JSON")
+    }
+
+    #[test]
+    fn matrix_json_has_prometheus_shape() {
+        let labels = [("__name__", "up"), ("job", "a\"<b>\\")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let series = Series {
+            labels,
+            points: vec![(1_500, 0.1), (-2_005, f64::NAN), (3_000, f64::NEG_INFINITY)],
+        };
+        assert_eq!(
+            parsed(Value::Matrix(vec![series])),
+            json!({"status": "success", "data": {"resultType": "matrix", "result": [{
+                "metric": {"__name__": "up", "job": "a\"<b>\\"},
+                "values": [[1.5, "0.1"], [-2.005, "NaN"], [3, "-Inf"]],
+            }]}})
+        );
+        // Whole seconds print without a fraction, as Prometheus prints them.
+        let text = String::from_utf8(result_json(Value::Scalar { t: 3_000, v: 2.0 })).unwrap();
+        assert!(text.contains(r#""result":[3,"2"]"#), "{text}");
+    }
+
+    #[test]
+    fn vector_and_empty_json() {
+        let sample = Sample {
+            labels: LabelSet::new(),
+            t: 1_001,
+            v: 1e21,
+        };
+        assert_eq!(
+            parsed(Value::Vector(vec![sample])),
+            json!({"status": "success", "data": {"resultType": "vector", "result": [
+                {"metric": {}, "value": [1.001, "1000000000000000000000"]},
+            ]}})
+        );
+        assert_eq!(
+            parsed(Value::Matrix(Vec::new()))["data"]["result"],
+            json!([])
+        );
+    }
 }

@@ -94,39 +94,62 @@ fn aggregate(
         step,
     };
     let shift = start - Evaluator::read_time(&ms.vs, at(start));
-    let series = ev.read(
-        &ms.vs,
-        (start - shift - range, end - shift),
-        Fill::for_function(name),
-    )?;
-
     let steps: Vec<i64> = (0..)
         .map(|k| start + k * step)
         .take_while(|&t| t <= end)
         .collect();
+    // Each series' value at every step, worked out as it is read.
+    let series = ev.read_each(
+        &ms.vs,
+        (start - shift - range, end - shift),
+        Fill::for_function(name),
+        |labels, points| {
+            let fresh: Vec<(i64, f64)>;
+            let points = match points.iter().any(|p| is_stale(p.1)) {
+                true => {
+                    fresh = points.iter().copied().filter(|p| !is_stale(p.1)).collect();
+                    &fresh[..]
+                }
+                false => points,
+            };
+            if points.is_empty() {
+                return None;
+            }
+            // Most counters never reset within a query: then no window
+            // needs searching for resets.
+            let rises = !points.windows(2).any(|w| w[1].1 < w[0].1);
+            let (mut lo, mut hi) = (0, 0);
+            let values: Vec<Option<f64>> = steps
+                .iter()
+                .map(|&t| {
+                    let read_at = t - shift;
+                    while lo < points.len() && points[lo].0 <= read_at - range {
+                        lo += 1;
+                    }
+                    hi = hi.max(lo);
+                    while hi < points.len() && points[hi].0 <= read_at {
+                        hi += 1;
+                    }
+                    over_range(
+                        name,
+                        &points[lo..hi],
+                        (read_at - range, read_at, range),
+                        rises,
+                    )
+                })
+                .collect();
+            Some((group_key(&labels, agg.modifier.as_ref()), values))
+        },
+    )?;
     // Per group, per step, the members' values in series order.
     let mut groups: BTreeMap<LabelSet, Vec<Vec<f64>>> = BTreeMap::new();
-    for s in series {
-        let points: Vec<(i64, f64)> = s.points.into_iter().filter(|p| !is_stale(p.1)).collect();
-        if points.is_empty() {
-            continue;
-        }
-        let key = group_key(&s.labels, agg.modifier.as_ref());
-        let values = groups
+    for (key, values) in series.into_iter().flatten() {
+        let members = groups
             .entry(key)
             .or_insert_with(|| vec![Vec::new(); steps.len()]);
-        let (mut lo, mut hi) = (0, 0);
-        for (k, &t) in steps.iter().enumerate() {
-            let read_at = t - shift;
-            while lo < points.len() && points[lo].0 <= read_at - range {
-                lo += 1;
-            }
-            hi = hi.max(lo);
-            while hi < points.len() && points[hi].0 <= read_at {
-                hi += 1;
-            }
-            if let Some(v) = over_range(name, &points[lo..hi], read_at - range, read_at, range) {
-                values[k].push(v);
+        for (k, v) in values.into_iter().enumerate() {
+            if let Some(v) = v {
+                members[k].push(v);
             }
         }
     }

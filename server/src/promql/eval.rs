@@ -13,7 +13,15 @@ use promql_parser::parser::{
 };
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::UNIX_EPOCH;
+
+/// Threads a query reads series on: as many as there are cores, up to 8.
+fn query_threads() -> usize {
+    static THREADS: OnceLock<usize> = OnceLock::new();
+    *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(8)))
+}
 
 pub(crate) struct Evaluator<'a> {
     storage: &'a Storage,
@@ -150,9 +158,28 @@ impl<'a> Evaluator<'a> {
     pub(crate) fn read(
         &self,
         vs: &VectorSelector,
-        (mint, maxt): (i64, i64),
+        span: (i64, i64),
         fill: Fill,
     ) -> Result<Vec<Series>, PromqlError> {
+        self.read_each(vs, span, fill, |labels, points| Series {
+            labels,
+            points: points.to_vec(),
+        })
+    }
+
+    /// Reads as `read` does, but hands each series to `each` as soon as it
+    /// is read and keeps only what `each` makes of it, in series order.
+    /// Series are read on several threads, one series per thread at a time:
+    /// decoding chunks is most of a large query's time, series decode
+    /// independently, and `aggr(func(selector[range]))` over thousands of
+    /// series then holds its results in memory, not all their samples.
+    pub(crate) fn read_each<R: Send>(
+        &self,
+        vs: &VectorSelector,
+        (mint, maxt): (i64, i64),
+        fill: Fill,
+        each: impl Fn(LabelSet, &[(i64, f64)]) -> R + Sync,
+    ) -> Result<Vec<R>, PromqlError> {
         if !vs.matchers.or_matchers.is_empty() {
             return Err(PromqlError::Unsupported("`or` inside a selector".into()));
         }
@@ -163,31 +190,73 @@ impl<'a> Evaluator<'a> {
         for m in &vs.matchers.matchers {
             matchers.push(convert_matcher(m.clone()).map_err(PromqlError::Eval)?);
         }
-        let mut out = Vec::new();
-        let horizon = self.storage.horizon();
-        for (id, labels) in self.storage.select_series(&matchers)? {
-            let mut points = match mint + 1 < horizon {
-                true => fill::points(self.storage, id, (mint + 1, maxt.min(horizon - 1)), fill)?,
-                false => Vec::new(),
-            };
-            self.storage.for_each_sample(id, mint + 1, maxt, |s| {
-                points.push((s.t, s.v));
-                true
-            })?;
-            let read = self.samples_read.get() + points.len() as u64;
-            if read > super::MAX_SAMPLES {
-                return Err(PromqlError::Eval(format!(
-                    "query processing would load too many samples into memory (more than {})",
-                    super::MAX_SAMPLES
-                )));
+        let selected = self.storage.select_series(&matchers)?;
+        let storage = self.storage;
+        let horizon = storage.horizon();
+        let read = AtomicU64::new(self.samples_read.get());
+        let next = AtomicUsize::new(0);
+        let failed = AtomicBool::new(false);
+        // Each worker takes the next series until none is left.
+        let worker = || -> Result<Vec<(usize, R)>, PromqlError> {
+            let mut out = Vec::new();
+            let mut points = Vec::new();
+            while !failed.load(Ordering::Relaxed) {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some((id, labels)) = selected.get(i) else {
+                    break;
+                };
+                points.clear();
+                if mint + 1 < horizon {
+                    let span = (mint + 1, maxt.min(horizon - 1));
+                    points.extend(fill::points(storage, *id, span, fill)?);
+                }
+                storage.for_each_sample(*id, mint + 1, maxt, |s| {
+                    points.push((s.t, s.v));
+                    true
+                })?;
+                let n = points.len() as u64;
+                if read.fetch_add(n, Ordering::Relaxed) + n > super::MAX_SAMPLES {
+                    return Err(PromqlError::Eval(format!(
+                        "query processing would load too many samples into memory (more than {})",
+                        super::MAX_SAMPLES
+                    )));
+                }
+                out.push((i, each(labels.to_map(), &points)));
             }
-            self.samples_read.set(read);
-            out.push(Series {
-                labels: labels.to_map(),
-                points,
-            });
+            Ok(out)
+        };
+        let threads = query_threads().min(selected.len());
+        let parts = match threads {
+            0 | 1 => vec![worker()],
+            _ => std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..threads)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            let part = worker();
+                            if part.is_err() {
+                                failed.store(true, Ordering::Relaxed);
+                            }
+                            part
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(PromqlError::Eval("a query thread panicked".into()))
+                        })
+                    })
+                    .collect()
+            }),
+        };
+        self.samples_read.set(read.load(Ordering::Relaxed));
+        let mut all = Vec::with_capacity(selected.len());
+        for part in parts {
+            all.extend(part?);
         }
-        Ok(out)
+        all.sort_unstable_by_key(|(i, _)| *i);
+        Ok(all.into_iter().map(|(_, r)| r).collect())
     }
 
     /// The time a selector reads at: `@` if given, minus `offset`.

@@ -63,7 +63,9 @@ pub(crate) fn call(ev: &Evaluator<'_>, call: &Call, at: At) -> Result<Value, Pro
             let keep_name = matches!(name, "last_over_time" | "first_over_time");
             let mut out = Vec::new();
             for s in series {
-                if let Some(v) = over_range(name, &s.points, read_at - range, read_at, range) {
+                if let Some(v) =
+                    over_range(name, &s.points, (read_at - range, read_at, range), false)
+                {
                     let labels = if keep_name {
                         s.labels
                     } else {
@@ -676,19 +678,20 @@ pub(crate) fn unique_label_sets(samples: Vec<Sample>) -> Result<Vec<Sample>, Pro
 }
 
 /// One range function over one series' points in `(start, end]`.
+/// `rises` says the caller knows no value drops below the one before it
+/// (no counter reset), so rate and increase need not look for resets.
 pub(crate) fn over_range(
     name: &str,
     points: &[(i64, f64)],
-    start: i64,
-    end: i64,
-    range: i64,
+    (start, end, range): (i64, i64, i64),
+    rises: bool,
 ) -> Option<f64> {
     let values = || points.iter().map(|p| p.1);
     let n = points.len() as f64;
     match name {
-        "rate" => extrapolated_delta(points, start, end, true, true, range),
-        "increase" => extrapolated_delta(points, start, end, true, false, range),
-        "delta" => extrapolated_delta(points, start, end, false, false, range),
+        "rate" => extrapolated_delta(points, start, end, (true, rises), true, range),
+        "increase" => extrapolated_delta(points, start, end, (true, rises), false, range),
+        "delta" => extrapolated_delta(points, start, end, (false, false), false, range),
         "irate" | "idelta" => {
             let [.., a, b] = points else { return None };
             let mut d = b.1 - a.1;
@@ -772,7 +775,7 @@ fn extrapolated_delta(
     points: &[(i64, f64)],
     start: i64,
     end: i64,
-    counter: bool,
+    (counter, rises): (bool, bool),
     per_second: bool,
     range: i64,
 ) -> Option<f64> {
@@ -781,7 +784,7 @@ fn extrapolated_delta(
         return None;
     }
     let mut result = last.1 - first.1;
-    if counter {
+    if counter && !rises {
         for w in points.windows(2) {
             if w[1].1 < w[0].1 {
                 result += w[0].1;
@@ -823,10 +826,10 @@ mod tests {
         // A counter rising 10 per 15 s, read over 1 min ending on a sample:
         // 4 samples in (0, 60]; 30 over 45 s extrapolated to 60 s = 40 → 0.667/s.
         let points: Vec<(i64, f64)> = (1..=4).map(|i| (i * 15_000, 10.0 * i as f64)).collect();
-        let rate = extrapolated_delta(&points, 0, 60_000, true, true, 60_000).unwrap();
+        let rate = extrapolated_delta(&points, 0, 60_000, (true, false), true, 60_000).unwrap();
         assert!((rate - 40.0 / 60.0).abs() < 1e-12, "{rate}");
         assert_eq!(
-            extrapolated_delta(&points[..1], 0, 60_000, true, true, 60_000),
+            extrapolated_delta(&points[..1], 0, 60_000, (true, false), true, 60_000),
             None
         );
     }

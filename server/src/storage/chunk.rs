@@ -396,22 +396,25 @@ impl Column {
         let (mut x, mut delta) = (self.first, 0i64);
         put(0, x);
         let mut model = IntModel::new(self.base);
-        for i in 1..self.n {
-            let q = if self.gcd == 0 {
-                0
-            } else {
-                unzigzag(model.decode(rc))
-            };
-            let residual = self.center.wrapping_add(q.wrapping_mul(self.gcd as i64));
-            match self.order {
-                0 => x = residual,
-                1 => x = x.wrapping_add(residual),
-                _ => {
-                    delta = delta.wrapping_add(residual);
-                    x = x.wrapping_add(delta);
-                }
+        let mut residual = || match self.gcd {
+            0 => self.center,
+            gcd => {
+                let q = unzigzag(model.decode(rc));
+                self.center.wrapping_add(q.wrapping_mul(gcd as i64))
             }
-            put(i, x);
+        };
+        // One loop per order, so that the hot loop does not branch on it.
+        match self.order {
+            0 => (1..self.n).for_each(|i| put(i, residual())),
+            1 => (1..self.n).for_each(|i| {
+                x = x.wrapping_add(residual());
+                put(i, x);
+            }),
+            _ => (1..self.n).for_each(|i| {
+                delta = delta.wrapping_add(residual());
+                x = x.wrapping_add(delta);
+                put(i, x);
+            }),
         }
     }
 }

@@ -32,13 +32,13 @@ impl Prob {
     fn update(&mut self, bit: u32) {
         let shift = RATE[self.seen as usize];
         self.seen = (self.seen + 1).min(RATE.len() as u8 - 1);
-        let zero = i32::from(self.zero);
-        let step = if bit == 0 {
-            ((1 << PROB_BITS) - zero) >> shift
-        } else {
-            -(zero >> shift)
-        };
-        self.zero = (zero + step) as u16;
+        let zero = u32::from(self.zero);
+        // Both moves, then a select rather than a branch: decoded bits are
+        // often close to coin flips that a branch predictor cannot guess.
+        let up = zero + (((1 << PROB_BITS) - zero) >> shift);
+        let down = zero - (zero >> shift);
+        let ones = bit.wrapping_neg();
+        self.zero = ((up & !ones) | (down & ones)) as u16;
     }
 }
 
