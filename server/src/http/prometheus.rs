@@ -115,39 +115,38 @@ fn result_json(value: Value) -> Vec<u8> {
             write_point(&mut out, now_ms(), &s);
         }
         Value::Vector(samples) => {
-            out.extend_from_slice(br#""vector","result":["#);
-            for (i, s) in samples.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_metric(&mut out, &s.labels);
+            out.extend_from_slice(br#""vector","result":"#);
+            write_list(&mut out, &samples, |out, s| {
+                write_metric(out, &s.labels);
                 out.extend_from_slice(br#","value":"#);
-                write_sample(&mut out, s.t, s.v);
+                write_sample(out, s.t, s.v);
                 out.push(b'}');
-            }
-            out.push(b']');
+            });
         }
         Value::Matrix(series) => {
-            out.extend_from_slice(br#""matrix","result":["#);
-            for (i, s) in series.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_metric(&mut out, &s.labels);
-                out.extend_from_slice(br#","values":["#);
-                for (k, &(t, v)) in s.points.iter().enumerate() {
-                    if k > 0 {
-                        out.push(b',');
-                    }
-                    write_sample(&mut out, t, v);
-                }
-                out.extend_from_slice(b"]}");
-            }
-            out.push(b']');
+            out.extend_from_slice(br#""matrix","result":"#);
+            write_list(&mut out, &series, |out, s| {
+                write_metric(out, &s.labels);
+                out.extend_from_slice(br#","values":"#);
+                write_list(out, &s.points, |out, &(t, v)| write_sample(out, t, v));
+                out.push(b'}');
+            });
         }
     }
     out.extend_from_slice(b"}}");
     out
+}
+
+/// `[a,b,...]`, each item written by `write`.
+fn write_list<T>(out: &mut Vec<u8>, items: &[T], write: impl Fn(&mut Vec<u8>, &T)) {
+    out.push(b'[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write(out, item);
+    }
+    out.push(b']');
 }
 
 /// `{"metric":{...}` (the caller closes the object).
