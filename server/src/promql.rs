@@ -142,6 +142,9 @@ impl<'a> Engine<'a> {
         }
         let expr = promql_parser::parser::parse(query).map_err(PromqlError::Parse)?;
         let mut evaluator = eval::Evaluator::new(self.storage);
+        if let Some(series) = batch::selector_range(&evaluator, &expr, (start, end, step))? {
+            return Ok(series);
+        }
         evaluator.precomputed = batch::precompute(&evaluator, &expr, (start, end, step))?;
         let mut series: BTreeMap<LabelSet, Vec<(i64, f64)>> = BTreeMap::new();
         let mut t = start;
@@ -194,6 +197,33 @@ mod tests {
         let labels = Labels::new([("__name__", "x")]);
         storage.append(&[Append { labels, samples }]).unwrap();
         (dir, storage)
+    }
+
+    #[test]
+    fn a_bare_selector_over_a_range_answers_as_each_instant_does() {
+        // Samples every 10 s with a 10 min hole, a stale marker and a value after it.
+        let stale = f64::from_bits(STALE_NAN_BITS);
+        let values = (0..200)
+            .filter(|i| !(60..120).contains(i))
+            .map(|i| (i * 10_000, if i == 150 { stale } else { i as f64 }));
+        let (_dir, storage) = store_with(values);
+        let engine = Engine::new(&storage);
+        for query in ["x", "(x offset 1m)"] {
+            let range = engine.range(query, 0, 2_400_000, 7_000).unwrap();
+            let mut expected = Vec::new();
+            for t in (0..=2_400_000).step_by(7_000) {
+                let Value::Vector(v) = engine.instant(query, t).unwrap() else {
+                    panic!("a vector");
+                };
+                expected.extend(v.iter().map(|s| (s.t, s.v)));
+            }
+            assert_eq!(range.len(), 1, "{query}");
+            assert_eq!(range[0].points, expected, "{query}");
+            assert!(
+                expected.len() > 100 && expected.len() < 343,
+                "{query}: gaps kept"
+            );
+        }
     }
 
     #[test]

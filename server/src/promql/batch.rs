@@ -11,7 +11,7 @@
 use super::eval::{Evaluator, is_name, name_of, reduce};
 use super::fill::Fill;
 use super::functions::{RANGE_FUNCTIONS, over_range};
-use super::{At, LabelSet, PromqlError, Sample, is_stale};
+use super::{At, LOOKBACK_MS, LabelSet, PromqlError, Sample, Series, is_stale};
 use crate::storage::METRIC_NAME;
 use promql_parser::parser::{AggregateExpr, Expr, LabelModifier};
 use std::collections::{BTreeMap, HashMap};
@@ -60,6 +60,63 @@ fn walk(
         _ => {}
     }
     Ok(())
+}
+
+/// A range query of a bare selector (`metric{...}`, with or without
+/// `offset`), answered whole: each series is read once and walked step by
+/// step for its newest sample in the lookback window. Step by step, every
+/// step would clone and regroup every series' labels. `None` for any other
+/// expression.
+pub(crate) fn selector_range(
+    ev: &Evaluator<'_>,
+    expr: &Expr,
+    (start, end, step): (i64, i64, i64),
+) -> Result<Option<Vec<Series>>, PromqlError> {
+    let vs = match expr {
+        Expr::Paren(p) => return selector_range(ev, &p.expr, (start, end, step)),
+        Expr::VectorSelector(vs) if vs.at.is_none() => vs,
+        _ => return Ok(None),
+    };
+    let at = At {
+        t: start,
+        start,
+        end,
+        step,
+    };
+    let shift = start - Evaluator::read_time(vs, at);
+    let steps: Vec<i64> = (0..)
+        .map(|k| start + k * step)
+        .take_while(|&t| t <= end)
+        .collect();
+    let read = (start - shift - LOOKBACK_MS, end - shift);
+    let mut series: Vec<Series> = ev
+        .read_each(vs, read, Fill::Last, |labels, points| {
+            let mut hi = 0;
+            let mut out = Vec::new();
+            for &t in &steps {
+                let read_at = t - shift;
+                while hi < points.len() && points[hi].0 <= read_at {
+                    hi += 1;
+                }
+                // The newest sample in (read_at - lookback, read_at].
+                if let Some(&(sample_t, v)) = hi.checked_sub(1).map(|i| &points[i])
+                    && sample_t > read_at - LOOKBACK_MS
+                    && !is_stale(v)
+                {
+                    out.push((t, v));
+                }
+            }
+            Series {
+                labels,
+                points: out,
+            }
+        })?
+        .into_iter()
+        .filter(|s| !s.points.is_empty())
+        .collect();
+    // The order the step-by-step evaluation gives: by label set.
+    series.sort_by(|a, b| a.labels.cmp(&b.labels));
+    Ok(Some(series))
 }
 
 /// The aggregate's value at every step, if it has the shape.
