@@ -142,7 +142,11 @@ impl<'a> Engine<'a> {
         }
         let expr = promql_parser::parser::parse(query).map_err(PromqlError::Parse)?;
         let mut evaluator = eval::Evaluator::new(self.storage);
-        if let Some(series) = batch::selector_range(&evaluator, &expr, (start, end, step))? {
+        let whole = (start, end, step);
+        if let Some(series) = batch::selector_range(&evaluator, &expr, whole)? {
+            return Ok(series);
+        }
+        if let Some(series) = batch::call_range(&evaluator, &expr, whole)? {
             return Ok(series);
         }
         evaluator.precomputed = batch::precompute(&evaluator, &expr, (start, end, step))?;
@@ -223,6 +227,48 @@ mod tests {
                 expected.len() > 100 && expected.len() < 343,
                 "{query}: gaps kept"
             );
+        }
+    }
+
+    #[test]
+    fn a_range_function_over_a_range_answers_as_each_instant_does() {
+        // A counter every 10 s with a reset, a 10 min hole and a stale marker.
+        let stale = f64::from_bits(STALE_NAN_BITS);
+        let values = (0..200).filter(|i| !(60..120).contains(i)).map(|i| {
+            let v = match i {
+                150 => stale,
+                _ if i < 40 => 3.0 * i as f64,
+                _ => (i - 40) as f64,
+            };
+            (i * 10_000, v)
+        });
+        let (_dir, storage) = store_with(values);
+        let engine = Engine::new(&storage);
+        for query in [
+            "rate(x[1m])",
+            "(increase(x[2m] offset 30s))",
+            "last_over_time(x[1m])",
+            "avg_over_time(x[5m])",
+            // Aggregations of range functions take another one-pass path.
+            "sum(avg_over_time(x[1m]))",
+            "count(count_over_time(x[1m] offset 1m))",
+        ] {
+            let range = engine.range(query, 0, 2_400_000, 7_000).unwrap();
+            let mut expected = Vec::new();
+            for t in (0..=2_400_000).step_by(7_000) {
+                let Value::Vector(v) = engine.instant(query, t).unwrap() else {
+                    panic!("a vector");
+                };
+                expected.extend(v.into_iter().map(|s| (s.labels, s.t, s.v)));
+            }
+            assert_eq!(range.len(), 1, "{query}");
+            let got: Vec<_> = range[0]
+                .points
+                .iter()
+                .map(|&(t, v)| (range[0].labels.clone(), t, v))
+                .collect();
+            assert_eq!(got, expected, "{query}");
+            assert!(expected.len() > 100, "{query}");
         }
     }
 

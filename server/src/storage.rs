@@ -357,17 +357,31 @@ impl Storage {
         let open = self.lock().open_samples(id, mint, maxt);
         let mut last = i64::MIN;
         let mut seen_any = false;
-        for chunk in self.sealed.chunks(id, mint, maxt) {
-            for s in chunk::decode(&chunk?)? {
-                if s.t < mint || s.t > maxt {
-                    continue;
-                }
-                last = s.t;
-                seen_any = true;
-                if !visit(s) {
-                    return Ok(());
+        // One decode buffer per thread, taken out while in use (so that a
+        // nested read gets its own) and put back for the next read.
+        thread_local! {
+            static DECODED: std::cell::Cell<Vec<Sample>> = const { std::cell::Cell::new(Vec::new()) };
+        }
+        let mut decoded = DECODED.take();
+        let result = (|| {
+            for chunk in self.sealed.chunks(id, mint, maxt) {
+                chunk::decode_into(&chunk?, &mut decoded)?;
+                for &s in &decoded {
+                    if s.t < mint || s.t > maxt {
+                        continue;
+                    }
+                    last = s.t;
+                    seen_any = true;
+                    if !visit(s) {
+                        return Ok(false);
+                    }
                 }
             }
+            Ok::<_, StorageError>(true)
+        })();
+        DECODED.set(decoded);
+        if !result? {
+            return Ok(());
         }
         for s in open {
             if (!seen_any || s.t > last) && !visit(s) {

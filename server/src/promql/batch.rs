@@ -1,19 +1,24 @@
-//! One-pass evaluation of the shape most range queries have:
-//! `aggr [by|without (...)] (func(selector[range]))`, with `aggr` one of sum,
-//! avg, min, max, count and `func` a range function. Evaluated step by step,
-//! that shape slices, labels and groups every series again at every step;
-//! here each series is read once, grouped once, and its windows slide over
-//! its points, step after step. `Engine::range` computes such sub-expressions
-//! first; the step-by-step evaluation then takes their values as they are.
+//! One-pass evaluation of the shapes most range queries have. Evaluated
+//! step by step, a range query slices, labels and groups every series again
+//! at every step; here each series is read once, its windows slide over its
+//! points step after step, and its labels are handled once:
+//!
+//! - `aggr [by|without (...)] (func(selector[range]))`, with `aggr` one of
+//!   sum, avg, min, max, count and `func` a range function, anywhere in the
+//!   expression: `Engine::range` computes such sub-expressions first and the
+//!   step-by-step evaluation takes their values as they are;
+//! - a whole query that is a bare selector or `func(selector[range])`,
+//!   answered series by series without the step loop.
+//!
 //! The answers are the step-by-step ones: the same functions, the same
-//! order of addition.
+//! order of addition, the same empty windows.
 
 use super::eval::{Evaluator, is_name, name_of, reduce};
 use super::fill::Fill;
 use super::functions::{RANGE_FUNCTIONS, over_range};
 use super::{At, LOOKBACK_MS, LabelSet, PromqlError, Sample, Series, is_stale};
 use crate::storage::METRIC_NAME;
-use promql_parser::parser::{AggregateExpr, Expr, LabelModifier};
+use promql_parser::parser::{AggregateExpr, Expr, LabelModifier, VectorSelector};
 use std::collections::{BTreeMap, HashMap};
 
 /// Values of sub-expressions at every step, by the address of their node.
@@ -119,6 +124,164 @@ pub(crate) fn selector_range(
     Ok(Some(series))
 }
 
+/// A range query of `func(selector[range])` (one argument, no `@`),
+/// answered whole as `selector_range` is. `None` for any other expression,
+/// and where dropping the metric name makes two series alike: the step by
+/// step evaluation then reports that as Prometheus does.
+pub(crate) fn call_range(
+    ev: &Evaluator<'_>,
+    expr: &Expr,
+    range: (i64, i64, i64),
+) -> Result<Option<Vec<Series>>, PromqlError> {
+    if let Expr::Paren(p) = expr {
+        return call_range(ev, &p.expr, range);
+    }
+    let Some(call) = RangeCall::of(expr, range) else {
+        return Ok(None);
+    };
+    let keep_name = matches!(call.name, "last_over_time" | "first_over_time");
+    let steps = call.steps.clone();
+    let mut series: Vec<Series> = call
+        .read(ev, |mut labels| {
+            if !keep_name {
+                labels.remove(METRIC_NAME);
+            }
+            labels
+        })?
+        .into_iter()
+        .map(|(labels, values)| Series {
+            labels,
+            points: steps
+                .iter()
+                .zip(values)
+                .filter_map(|(&t, v)| Some((t, v?)))
+                .collect(),
+        })
+        .filter(|s| !s.points.is_empty())
+        .collect();
+    series.sort_by(|a, b| a.labels.cmp(&b.labels));
+    if series.windows(2).any(|w| w[0].labels == w[1].labels) {
+        return Ok(None);
+    }
+    Ok(Some(series))
+}
+
+/// A series' value at each step of a range query, if it has one there.
+type StepValues = Vec<Option<f64>>;
+
+/// `func(selector[range])` over every step of a range query.
+struct RangeCall<'e> {
+    name: &'static str,
+    selector: &'e VectorSelector,
+    range: i64,
+    /// How far the selector reads before each step (`offset`).
+    shift: i64,
+    steps: Vec<i64>,
+}
+
+impl<'e> RangeCall<'e> {
+    /// The call, if `expr` is a range function of one matrix selector
+    /// without `@`.
+    fn of(expr: &'e Expr, (start, end, step): (i64, i64, i64)) -> Option<Self> {
+        let Expr::Call(call) = expr else {
+            return None;
+        };
+        let [arg] = call.args.args.as_slice() else {
+            return None;
+        };
+        let Expr::MatrixSelector(ms) = arg.as_ref() else {
+            return None;
+        };
+        if !RANGE_FUNCTIONS.contains(&call.func.name) || ms.vs.at.is_some() {
+            return None;
+        }
+        let at = At {
+            t: start,
+            start,
+            end,
+            step,
+        };
+        Some(RangeCall {
+            name: call.func.name,
+            selector: &ms.vs,
+            range: ms.range.as_millis() as i64,
+            shift: start - Evaluator::read_time(&ms.vs, at),
+            steps: (0..)
+                .map(|k| start + k * step)
+                .take_while(|&t| t <= end)
+                .collect(),
+        })
+    }
+
+    /// Reads every series and works out its value at every step as it is
+    /// read, with the key `key` makes of its labels; series with no
+    /// sample left out.
+    fn read<K: Send>(
+        &self,
+        ev: &Evaluator<'_>,
+        key: impl Fn(LabelSet) -> K + Sync,
+    ) -> Result<Vec<(K, StepValues)>, PromqlError> {
+        let (first, last) = (self.steps[0], self.steps[self.steps.len() - 1]);
+        let span = (first - self.shift - self.range, last - self.shift);
+        let series = ev.read_each(
+            self.selector,
+            span,
+            Fill::for_function(self.name),
+            |labels, points| {
+                let values = self.values(points)?;
+                Some((key(labels), values))
+            },
+        )?;
+        Ok(series.into_iter().flatten().collect())
+    }
+
+    /// One series' value at every step; `None` if it has no sample.
+    fn values(&self, points: &[(i64, f64)]) -> Option<StepValues> {
+        let fresh: Vec<(i64, f64)>;
+        let points = match points.iter().any(|p| is_stale(p.1)) {
+            true => {
+                fresh = points.iter().copied().filter(|p| !is_stale(p.1)).collect();
+                &fresh[..]
+            }
+            false => points,
+        };
+        if points.is_empty() {
+            return None;
+        }
+        // Most counters never reset within a query: then no window needs
+        // searching for resets.
+        let rises = !points.windows(2).any(|w| w[1].1 < w[0].1);
+        let range = self.range;
+        let (mut lo, mut hi) = (0, 0);
+        let values = self
+            .steps
+            .iter()
+            .map(|&t| {
+                let read_at = t - self.shift;
+                while lo < points.len() && points[lo].0 <= read_at - range {
+                    lo += 1;
+                }
+                hi = hi.max(lo);
+                while hi < points.len() && points[hi].0 <= read_at {
+                    hi += 1;
+                }
+                // A window without samples has no value, whatever the
+                // function would make of an empty list (as `range_vector`).
+                if lo == hi {
+                    return None;
+                }
+                over_range(
+                    self.name,
+                    &points[lo..hi],
+                    (read_at - range, read_at, range),
+                    rises,
+                )
+            })
+            .collect();
+        Some(values)
+    }
+}
+
 /// The aggregate's value at every step, if it has the shape.
 fn aggregate(
     ev: &Evaluator<'_>,
@@ -129,78 +292,16 @@ fn aggregate(
     if agg.param.is_some() || !matches!(op.as_str(), "sum" | "avg" | "min" | "max" | "count") {
         return Ok(None);
     }
-    let Expr::Call(call) = agg.expr.as_ref() else {
-        return Ok(None);
-    };
-    let name = call.func.name;
-    let [arg] = call.args.args.as_slice() else {
-        return Ok(None);
-    };
-    let Expr::MatrixSelector(ms) = arg.as_ref() else {
-        return Ok(None);
-    };
     let keeps_name = matches!(&agg.modifier, Some(LabelModifier::Include(l)) if l.labels.iter().any(|n| n == METRIC_NAME));
-    if !RANGE_FUNCTIONS.contains(&name) || ms.vs.at.is_some() || keeps_name {
+    let Some(call) = RangeCall::of(&agg.expr, (start, end, step)).filter(|_| !keeps_name) else {
         return Ok(None);
-    }
-    let range = ms.range.as_millis() as i64;
-    let at = |t| At {
-        t,
-        start,
-        end,
-        step,
     };
-    let shift = start - Evaluator::read_time(&ms.vs, at(start));
-    let steps: Vec<i64> = (0..)
-        .map(|k| start + k * step)
-        .take_while(|&t| t <= end)
-        .collect();
+    let steps = call.steps.clone();
     // Each series' value at every step, worked out as it is read.
-    let series = ev.read_each(
-        &ms.vs,
-        (start - shift - range, end - shift),
-        Fill::for_function(name),
-        |labels, points| {
-            let fresh: Vec<(i64, f64)>;
-            let points = match points.iter().any(|p| is_stale(p.1)) {
-                true => {
-                    fresh = points.iter().copied().filter(|p| !is_stale(p.1)).collect();
-                    &fresh[..]
-                }
-                false => points,
-            };
-            if points.is_empty() {
-                return None;
-            }
-            // Most counters never reset within a query: then no window
-            // needs searching for resets.
-            let rises = !points.windows(2).any(|w| w[1].1 < w[0].1);
-            let (mut lo, mut hi) = (0, 0);
-            let values: Vec<Option<f64>> = steps
-                .iter()
-                .map(|&t| {
-                    let read_at = t - shift;
-                    while lo < points.len() && points[lo].0 <= read_at - range {
-                        lo += 1;
-                    }
-                    hi = hi.max(lo);
-                    while hi < points.len() && points[hi].0 <= read_at {
-                        hi += 1;
-                    }
-                    over_range(
-                        name,
-                        &points[lo..hi],
-                        (read_at - range, read_at, range),
-                        rises,
-                    )
-                })
-                .collect();
-            Some((group_key(&labels, agg.modifier.as_ref()), values))
-        },
-    )?;
+    let series = call.read(ev, |labels| group_key(&labels, agg.modifier.as_ref()))?;
     // Per group, per step, the members' values in series order.
     let mut groups: BTreeMap<LabelSet, Vec<Vec<f64>>> = BTreeMap::new();
-    for (key, values) in series.into_iter().flatten() {
+    for (key, values) in series {
         let members = groups
             .entry(key)
             .or_insert_with(|| vec![Vec::new(); steps.len()]);

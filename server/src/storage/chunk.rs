@@ -105,6 +105,15 @@ pub(crate) fn peek_header(bytes: &[u8]) -> Result<ChunkHeader, ChunkError> {
 
 /// Decodes a chunk; corrupt or truncated input is an error, never a panic.
 pub(crate) fn decode(bytes: &[u8]) -> Result<Vec<Sample>, ChunkError> {
+    let mut out = Vec::new();
+    decode_into(bytes, &mut out)?;
+    Ok(out)
+}
+
+/// Decodes a chunk into `out`, replacing what it held: a reader that
+/// decodes many chunks reuses one buffer rather than allocating a few
+/// kilobytes per chunk.
+pub(crate) fn decode_into(bytes: &[u8], out: &mut Vec<Sample>) -> Result<(), ChunkError> {
     let (h, enc, rest) = read_header(bytes)?;
     let n = h.count as usize;
     let mut side = Reader { buf: rest };
@@ -122,13 +131,14 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Vec<Sample>, ChunkError> {
     let coded = ts.as_ref().is_some_and(|c| c.gcd != 0) || values.gcd != 0;
     let mut rc = RangeDecoder::new(side.buf, coded)?;
 
-    let mut out = vec![Sample { t: 0, v: 0.0 }; n];
+    out.clear();
+    out.resize(n, Sample { t: 0, v: 0.0 });
     match ts {
         Some(column) => column.decode(&mut rc, |i, t| out[i].t = t),
         None => {
             let span = h.maxt.wrapping_sub(h.mint) as u64;
             let step = grid_step(span, n).ok_or(ChunkError::Corrupt("span is off the grid"))?;
-            for (i, s) in (0..).zip(&mut out) {
+            for (i, s) in (0..).zip(out.iter_mut()) {
                 s.t = grid_at(h.mint, i, step);
             }
         }
@@ -147,7 +157,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Vec<Sample>, ChunkError> {
         out[i].v = f64::from_bits(bits);
     }
     rc.finish()?;
-    Ok(out)
+    Ok(())
 }
 
 fn check_input(samples: &[Sample]) -> Result<(), ChunkError> {
