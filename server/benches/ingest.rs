@@ -151,8 +151,12 @@ fn bench_storage_layer(w: &Workload, total: u64) -> Row {
         let report = storage.append(&batch).unwrap();
         assert_eq!(report.accepted as usize, SERIES);
     }
-    storage.flush().unwrap();
     let elapsed = began.elapsed().as_secs_f64();
+    if std::env::var("BENCH_QUERY_BEFORE_FLUSH").is_ok() {
+        println!("before the flush (newest chunks still open):");
+        profile_queries(&storage, w);
+    }
+    storage.flush().unwrap();
     let bytes = storage.disk_bytes();
     assert_eq!(storage.stats().samples, total);
     let part =

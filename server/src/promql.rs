@@ -88,11 +88,29 @@ pub(crate) struct At {
 
 pub struct Engine<'a> {
     storage: &'a Storage,
+    max_samples: u64,
 }
 
 impl<'a> Engine<'a> {
     pub fn new(storage: &'a Storage) -> Self {
-        Engine { storage }
+        Engine {
+            storage,
+            max_samples: MAX_SAMPLES,
+        }
+    }
+
+    /// Caps the samples one query may read (`MAX_SAMPLES` by default).
+    pub fn max_samples(self, max_samples: u64) -> Self {
+        Engine {
+            max_samples,
+            ..self
+        }
+    }
+
+    fn evaluator(&self) -> eval::Evaluator<'a> {
+        let mut evaluator = eval::Evaluator::new(self.storage);
+        evaluator.max_samples = self.max_samples;
+        evaluator
     }
 
     /// Evaluates `query` at time `t` (ms).
@@ -104,7 +122,7 @@ impl<'a> Engine<'a> {
             end: t,
             step: 0,
         };
-        Ok(match eval::Evaluator::new(self.storage).eval(&expr, at)? {
+        Ok(match self.evaluator().eval(&expr, at)? {
             Value::Vector(samples) => Value::Vector(finished(samples)?),
             Value::Matrix(mut series) => {
                 for s in &mut series {
@@ -141,7 +159,7 @@ impl<'a> Engine<'a> {
             )));
         }
         let expr = promql_parser::parser::parse(query).map_err(PromqlError::Parse)?;
-        let mut evaluator = eval::Evaluator::new(self.storage);
+        let mut evaluator = self.evaluator();
         let whole = (start, end, step);
         if let Some(series) = batch::selector_range(&evaluator, &expr, whole)? {
             return Ok(series);
@@ -269,6 +287,38 @@ mod tests {
                 .collect();
             assert_eq!(got, expected, "{query}");
             assert!(expected.len() > 100, "{query}");
+        }
+    }
+
+    #[test]
+    fn a_query_reading_too_many_samples_fails_cleanly() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = StorageConfig::new(dir.path());
+        config.sync_wal = false;
+        let storage = Storage::open(config).unwrap();
+        // 8 series of 300 samples: 2,400 in all, read on several threads.
+        let batch: Vec<Append> = (0..8)
+            .map(|s| Append {
+                labels: Labels::new([("__name__", "x".to_string()), ("s", s.to_string())]),
+                samples: (0..300)
+                    .map(|i| StoredSample {
+                        t: i * 10_000,
+                        v: i as f64,
+                    })
+                    .collect(),
+            })
+            .collect();
+        storage.append(&batch).unwrap();
+        let end = 3_000_000;
+        for query in ["x", "rate(x[5m])", "sum(rate(x[5m]))", "x * 2"] {
+            let capped = Engine::new(&storage).max_samples(2_000);
+            let err = capped.range(query, 0, end, 60_000).unwrap_err();
+            assert!(
+                err.to_string().contains("too many samples"),
+                "{query}: {err}"
+            );
+            let roomy = Engine::new(&storage).max_samples(2_400);
+            assert!(roomy.range(query, 0, end, 60_000).is_ok(), "{query}");
         }
     }
 

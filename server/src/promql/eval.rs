@@ -25,8 +25,10 @@ fn query_threads() -> usize {
 
 pub(crate) struct Evaluator<'a> {
     storage: &'a Storage,
-    /// Samples read so far by this query, against `MAX_SAMPLES`.
+    /// Samples read so far by this query, against `max_samples`.
     samples_read: std::cell::Cell<u64>,
+    /// Most samples one query may read (`MAX_SAMPLES` unless set).
+    pub(crate) max_samples: u64,
     /// Each selector's series over the whole query, read once: a range query
     /// evaluates its expression at every step, and each step only slices.
     /// Keyed by the selector's node in the parsed expression, the window's
@@ -48,6 +50,7 @@ impl<'a> Evaluator<'a> {
         Evaluator {
             storage,
             samples_read: std::cell::Cell::new(0),
+            max_samples: super::MAX_SAMPLES,
             cache: Default::default(),
             precomputed: Default::default(),
         }
@@ -196,6 +199,7 @@ impl<'a> Evaluator<'a> {
         let read = AtomicU64::new(self.samples_read.get());
         let next = AtomicUsize::new(0);
         let failed = AtomicBool::new(false);
+        let max_samples = self.max_samples;
         // Each worker takes the next series until none is left.
         let worker = || -> Result<Vec<(usize, R)>, PromqlError> {
             let mut out = Vec::new();
@@ -215,10 +219,9 @@ impl<'a> Evaluator<'a> {
                     true
                 })?;
                 let n = points.len() as u64;
-                if read.fetch_add(n, Ordering::Relaxed) + n > super::MAX_SAMPLES {
+                if read.fetch_add(n, Ordering::Relaxed) + n > max_samples {
                     return Err(PromqlError::Eval(format!(
-                        "query processing would load too many samples into memory (more than {})",
-                        super::MAX_SAMPLES
+                        "query processing would load too many samples into memory (more than {max_samples})",
                     )));
                 }
                 out.push((i, each(labels.to_map(), &points)));
