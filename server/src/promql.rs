@@ -296,8 +296,9 @@ mod tests {
         let mut config = StorageConfig::new(dir.path());
         config.sync_wal = false;
         let storage = Storage::open(config).unwrap();
-        // 8 series of 300 samples: 2,400 in all, read on several threads.
-        let batch: Vec<Append> = (0..8)
+        // 12 series of 300 samples: 3,600 in all, enough work to be read on
+        // several threads (where there are several cores).
+        let batch: Vec<Append> = (0..12)
             .map(|s| Append {
                 labels: Labels::new([("__name__", "x".to_string()), ("s", s.to_string())]),
                 samples: (0..300)
@@ -311,13 +312,13 @@ mod tests {
         storage.append(&batch).unwrap();
         let end = 3_000_000;
         for query in ["x", "rate(x[5m])", "sum(rate(x[5m]))", "x * 2"] {
-            let capped = Engine::new(&storage).max_samples(2_000);
+            let capped = Engine::new(&storage).max_samples(3_000);
             let err = capped.range(query, 0, end, 60_000).unwrap_err();
             assert!(
                 err.to_string().contains("too many samples"),
                 "{query}: {err}"
             );
-            let roomy = Engine::new(&storage).max_samples(2_400);
+            let roomy = Engine::new(&storage).max_samples(3_600);
             assert!(roomy.range(query, 0, end, 60_000).is_ok(), "{query}");
         }
     }

@@ -67,6 +67,25 @@ fn walk(
     Ok(())
 }
 
+/// The evaluation times of a range query: `start`, then every `step` up to `end`.
+fn step_times((start, end, step): (i64, i64, i64)) -> Vec<i64> {
+    (0..)
+        .map(|k| start + k * step)
+        .take_while(|&t| t <= end)
+        .collect()
+}
+
+/// How far before each step a selector without `@` reads: its `offset`.
+fn shift_of(vs: &VectorSelector, (start, end, step): (i64, i64, i64)) -> i64 {
+    let at = At {
+        t: start,
+        start,
+        end,
+        step,
+    };
+    start - Evaluator::read_time(vs, at)
+}
+
 /// A range query of a bare selector (`metric{...}`, with or without
 /// `offset`), answered whole: each series is read once and walked step by
 /// step for its newest sample in the lookback window. Step by step, every
@@ -82,17 +101,8 @@ pub(crate) fn selector_range(
         Expr::VectorSelector(vs) if vs.at.is_none() => vs,
         _ => return Ok(None),
     };
-    let at = At {
-        t: start,
-        start,
-        end,
-        step,
-    };
-    let shift = start - Evaluator::read_time(vs, at);
-    let steps: Vec<i64> = (0..)
-        .map(|k| start + k * step)
-        .take_while(|&t| t <= end)
-        .collect();
+    let shift = shift_of(vs, (start, end, step));
+    let steps = step_times((start, end, step));
     let read = (start - shift - LOOKBACK_MS, end - shift);
     let mut series: Vec<Series> = ev
         .read_each(vs, read, Fill::Last, |labels, points| {
@@ -140,7 +150,6 @@ pub(crate) fn call_range(
         return Ok(None);
     };
     let keep_name = matches!(call.name, "last_over_time" | "first_over_time");
-    let steps = call.steps.clone();
     let mut series: Vec<Series> = call
         .read(ev, |mut labels| {
             if !keep_name {
@@ -151,7 +160,8 @@ pub(crate) fn call_range(
         .into_iter()
         .map(|(labels, values)| Series {
             labels,
-            points: steps
+            points: call
+                .steps
                 .iter()
                 .zip(values)
                 .filter_map(|(&t, v)| Some((t, v?)))
@@ -182,7 +192,7 @@ struct RangeCall<'e> {
 impl<'e> RangeCall<'e> {
     /// The call, if `expr` is a range function of one matrix selector
     /// without `@`.
-    fn of(expr: &'e Expr, (start, end, step): (i64, i64, i64)) -> Option<Self> {
+    fn of(expr: &'e Expr, range: (i64, i64, i64)) -> Option<Self> {
         let Expr::Call(call) = expr else {
             return None;
         };
@@ -195,21 +205,12 @@ impl<'e> RangeCall<'e> {
         if !RANGE_FUNCTIONS.contains(&call.func.name) || ms.vs.at.is_some() {
             return None;
         }
-        let at = At {
-            t: start,
-            start,
-            end,
-            step,
-        };
         Some(RangeCall {
             name: call.func.name,
             selector: &ms.vs,
             range: ms.range.as_millis() as i64,
-            shift: start - Evaluator::read_time(&ms.vs, at),
-            steps: (0..)
-                .map(|k| start + k * step)
-                .take_while(|&t| t <= end)
-                .collect(),
+            shift: shift_of(&ms.vs, range),
+            steps: step_times(range),
         })
     }
 
@@ -296,9 +297,9 @@ fn aggregate(
     let Some(call) = RangeCall::of(&agg.expr, (start, end, step)).filter(|_| !keeps_name) else {
         return Ok(None);
     };
-    let steps = call.steps.clone();
     // Each series' value at every step, worked out as it is read.
     let series = call.read(ev, |labels| group_key(&labels, agg.modifier.as_ref()))?;
+    let steps = call.steps;
     // Per group, per step, the members' values in series order.
     let mut groups: BTreeMap<LabelSet, Vec<Vec<f64>>> = BTreeMap::new();
     for (key, values) in series {

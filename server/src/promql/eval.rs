@@ -17,6 +17,12 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::UNIX_EPOCH;
 
+/// Least work worth spreading over threads, in chunk windows to decode
+/// (series × windows the span touches, at least one each): smaller reads,
+/// such as a subquery's per-step reads of a few series, cost more to spawn
+/// threads for than they take.
+const PARALLEL_MIN_CHUNKS: i64 = 8;
+
 /// Threads a query reads series on: as many as there are cores, up to 8.
 fn query_threads() -> usize {
     static THREADS: OnceLock<usize> = OnceLock::new();
@@ -228,7 +234,12 @@ impl<'a> Evaluator<'a> {
             }
             Ok(out)
         };
-        let threads = query_threads().min(selected.len());
+        let window = storage.config().chunk_window_ms.max(1);
+        let chunks = (selected.len() as i64).saturating_mul((maxt - mint) / window + 1);
+        let threads = match chunks >= PARALLEL_MIN_CHUNKS {
+            true => query_threads().min(selected.len()),
+            false => 1,
+        };
         let parts = match threads {
             0 | 1 => vec![worker()],
             _ => std::thread::scope(|scope| {

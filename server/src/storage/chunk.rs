@@ -567,6 +567,34 @@ mod tests {
         ]
     }
 
+    /// Chunks written by earlier builds must keep decoding: the exact
+    /// bytes of two chunks, as this format generation writes them, pinned
+    /// (checked against the encoder before the branch-free update).
+    #[test]
+    fn the_format_is_stable() {
+        // A counter with resets and jittered scrapes; floats no decimal fits.
+        let counter: Vec<Sample> = (0..64)
+            .map(|i| {
+                at(
+                    T0 + i * SCRAPE_MS + (i * 7919) % 5,
+                    ((i * i) % 37) as f64 * 0.25,
+                )
+            })
+            .collect();
+        let floats = scraped(
+            &(1..48)
+                .map(|i| (i as f64).sqrt() * 1e-3)
+                .collect::<Vec<_>>(),
+        );
+        for (samples, crc) in [(&counter, PINNED[0]), (&floats, PINNED[1])] {
+            let bytes = encode(samples).unwrap();
+            assert_eq!((bytes.len(), crc32fast::hash(&bytes)), crc);
+            assert_eq!(&decode(&bytes).unwrap(), samples);
+        }
+    }
+
+    const PINNED: [(usize, u32); 2] = [(62, 2_832_440_726), (301, 1_778_448_796)];
+
     #[test]
     fn special_values_round_trip_bit_exact() {
         let odd = odd_values();
