@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh test >/dev/null
-cargo leptos build --release >/dev/null 2>&1
+scripts/setup.sh build >/dev/null
+scripts/build-release.sh >/dev/null 2>&1
 
 echo "| file | bytes | gzip -9 bytes |"
 echo "|---|---|---|"

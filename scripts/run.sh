@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh build
-cargo leptos build --release
+scripts/build-release.sh
 exec target/release/tinyobs "$@"

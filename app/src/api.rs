@@ -1,44 +1,14 @@
 //! Calls from the page to the server's JSON API. They run in the browser only:
 //! on the server the page renders its loading state and hydration fills it in.
 
+use leptos::prelude::*;
 use serde::de::DeserializeOwned;
+use std::future::Future;
+use std::pin::Pin;
 
 /// GETs `url` and decodes its JSON body, turning every failure into a readable message.
 pub async fn get_json<T: DeserializeOwned>(url: &str) -> Result<T, String> {
-    #[cfg(feature = "hydrate")]
-    {
-        let response = gloo_net::http::Request::get(url)
-            .send()
-            .await
-            .map_err(|e| format!("{url}: {e}"))?;
-        if !response.ok() {
-            // Both TinyObs's API and Prometheus's say why in `error`.
-            let status = response.status();
-            let why = response
-                .json::<serde_json::Value>()
-                .await
-                .ok()
-                .and_then(|v| v["error"].as_str().map(str::to_string));
-            return Err(why.unwrap_or_else(|| format!("{url}: HTTP {status}")));
-        }
-        response
-            .json::<T>()
-            .await
-            .map_err(|e| format!("{url}: {e}"))
-    }
-    #[cfg(not(feature = "hydrate"))]
-    {
-        Err(format!("{url}: only fetched in the browser"))
-    }
-}
-
-/// What a loaded resource holds, picked by `pick`; the default while it
-/// loads or if it failed (the failure is shown elsewhere).
-pub fn loaded_or_default<T, U: Default>(
-    value: Option<Result<T, String>>,
-    pick: impl FnOnce(T) -> U,
-) -> U {
-    value.and_then(Result::ok).map_or_else(U::default, pick)
+    decode(url, &send(Method::Get, url, None).await?)
 }
 
 /// PUTs `body` as JSON to `url` and decodes the answer; a 4xx/5xx becomes
@@ -47,58 +17,130 @@ pub async fn put_json<B: serde::Serialize, T: DeserializeOwned>(
     url: &str,
     body: &B,
 ) -> Result<T, String> {
-    #[cfg(feature = "hydrate")]
-    {
-        let response = gloo_net::http::Request::put(url)
-            .json(body)
-            .map_err(|e| format!("{url}: {e}"))?
-            .send()
-            .await
-            .map_err(|e| format!("{url}: {e}"))?;
-        decode_answer(url, response).await
-    }
-    #[cfg(not(feature = "hydrate"))]
-    {
-        let _ = body;
-        Err(format!("{url}: only sent from the browser"))
-    }
+    let body = serde_json::to_string(body).map_err(|e| format!("{url}: {e}"))?;
+    decode(url, &send(Method::Put, url, Some(body)).await?)
 }
 
 /// POSTs to `url` without a body (an action such as "compact now") and
 /// decodes the answer.
 pub async fn post_action<T: DeserializeOwned>(url: &str) -> Result<T, String> {
+    decode(url, &send(Method::Post, url, None).await?)
+}
+
+fn decode<T: DeserializeOwned>(url: &str, body: &str) -> Result<T, String> {
+    serde_json::from_str(body).map_err(|e| format!("{url}: {e}"))
+}
+
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+enum Method {
+    Get,
+    Put,
+    Post,
+}
+
+/// Sends one request and returns the body of a 2xx answer. A 4xx/5xx becomes
+/// the `error` the server gave (TinyObs's `/v1` API and Prometheus's both say
+/// why there), else its status.
+///
+/// Not generic, on purpose: the request code exists once in the WASM, and each
+/// answer type adds only its JSON decoding.
+async fn send(method: Method, url: &str, json_body: Option<String>) -> Result<String, String> {
     #[cfg(feature = "hydrate")]
     {
-        let response = gloo_net::http::Request::post(url)
+        use gloo_net::http::Request;
+        let builder = match method {
+            Method::Get => Request::get(url),
+            Method::Put => Request::put(url),
+            Method::Post => Request::post(url),
+        };
+        let request = match json_body {
+            Some(body) => builder
+                .header("content-type", "application/json")
+                .body(body),
+            None => builder.build(),
+        };
+        let response = request
+            .map_err(|e| format!("{url}: {e}"))?
             .send()
             .await
             .map_err(|e| format!("{url}: {e}"))?;
-        decode_answer(url, response).await
+        let status = response.status();
+        let text = response.text().await.map_err(|e| format!("{url}: {e}"));
+        if !response.ok() {
+            let why = text
+                .ok()
+                .and_then(|t| serde_json::from_str::<crate::model::ApiError>(&t).ok());
+            return Err(why.map_or_else(|| format!("{url}: HTTP {status}"), |e| e.error));
+        }
+        text
     }
     #[cfg(not(feature = "hydrate"))]
     {
-        Err(format!("{url}: only sent from the browser"))
+        let _ = (method, json_body);
+        Err(format!("{url}: only fetched in the browser"))
     }
 }
 
-/// The JSON of a successful answer, or the server's error message.
-#[cfg(feature = "hydrate")]
-async fn decode_answer<T: DeserializeOwned>(
-    url: &str,
-    response: gloo_net::http::Response,
-) -> Result<T, String> {
-    if !response.ok() {
-        let status = response.status();
-        let message = response
-            .json::<crate::model::ApiError>()
-            .await
-            .map_or_else(|_| format!("HTTP {status}"), |e| e.error);
-        return Err(message);
+/// What a loaded value holds, picked by `pick`; the default while it
+/// loads or if it failed (the failure is shown elsewhere).
+pub fn loaded_or_default<T, U: Default>(
+    value: Option<Result<T, String>>,
+    pick: impl FnOnce(T) -> U,
+) -> U {
+    value.and_then(Result::ok).map_or_else(U::default, pick)
+}
+
+/// A value loaded from the server in the browser, loaded again whenever a
+/// signal that `load` reads (before its first `.await`) changes. `get()` is
+/// `None` until the first answer and then keeps the latest answer while the
+/// next one loads, so live charts never blank out; an answer that arrives
+/// after a newer load started is dropped.
+///
+/// This is what the page used `LocalResource` for. Leptos's async-derived
+/// machinery is compiled anew for every call site's future type, which made
+/// up about 8 % of the WASM bundle; here the loader is boxed, so each value
+/// type costs one small effect.
+pub struct Fetched<T: Send + Sync + 'static> {
+    value: RwSignal<Option<T>>,
+}
+
+impl<T: Send + Sync + 'static> Clone for Fetched<T> {
+    fn clone(&self) -> Self {
+        *self
     }
-    response
-        .json::<T>()
-        .await
-        .map_err(|e| format!("{url}: {e}"))
+}
+
+impl<T: Send + Sync + 'static> Copy for Fetched<T> {}
+
+type Loader<T> = Box<dyn Fn() -> Pin<Box<dyn Future<Output = T>>>>;
+
+impl<T: Clone + Send + Sync + 'static> Fetched<T> {
+    pub fn new<F: Future<Output = T> + 'static>(load: impl Fn() -> F + 'static) -> Self {
+        Self::boxed(Box::new(move || Box::pin(load())))
+    }
+
+    fn boxed(load: Loader<T>) -> Self {
+        let value = RwSignal::new(None);
+        let latest = StoredValue::new(0u64);
+        // Effects run in the browser only, after hydration, as resources do.
+        Effect::new(move |_| {
+            let answer = load();
+            latest.update_value(|n| *n += 1);
+            let this = latest.get_value();
+            leptos::task::spawn_local(async move {
+                let answer = answer.await;
+                if latest.try_get_value() == Some(this) {
+                    value.try_set(Some(answer));
+                }
+            });
+        });
+        Self { value }
+    }
+
+    /// The latest answer (tracked), `None` before the first.
+    pub fn get(&self) -> Option<T> {
+        self.value.get()
+    }
 }
 
 /// Offers `text` as a file download.

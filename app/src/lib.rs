@@ -9,12 +9,8 @@ mod pages;
 pub mod templates;
 pub mod ui;
 
+use api::Fetched;
 use leptos::prelude::*;
-use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
-use leptos_router::{
-    StaticSegment,
-    components::{A, Route, Router, Routes},
-};
 
 /// The HTML document around the app, rendered by the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -25,9 +21,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <link rel="icon" href="data:,"/>
+                <title>"TinyObs"</title>
+                <link rel="stylesheet" id="leptos" href="/pkg/tinyobs.css"/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
-                <MetaTags/>
             </head>
             <body>
                 <App/>
@@ -38,44 +35,134 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 
 #[component]
 pub fn App() -> impl IntoView {
-    provide_meta_context();
     let ui = ui::Ui::new();
     provide_context(ui);
+    let page = RwSignal::new(Page::at(&current_path()));
     #[cfg(feature = "hydrate")]
     {
         ui::browser::persist_theme(ui);
         ui::browser::start_refresh(ui);
         shortcuts(ui);
+        follow_history(page);
     }
     let theme_class = move || match ui.theme.get() {
         chart::Theme::Dark => "app theme-dark",
         chart::Theme::Light => "app theme-light",
     };
     view! {
-        <Stylesheet id="leptos" href="/pkg/tinyobs.css"/>
-        <Title text="TinyObs"/>
-        <Router>
-            <div class=theme_class data-testid="app">
-                <Header/>
-                <main>
-                    <Routes fallback=|| "Page not found.".into_view()>
-                        <Route path=StaticSegment("") view=pages::Dashboard/>
-                        <Route path=StaticSegment("explore") view=pages::Explore/>
-                        <Route path=StaticSegment("metrics") view=pages::Overview/>
-                        <Route path=StaticSegment("storage") view=pages::Storage/>
-                    </Routes>
-                </main>
-                <Help/>
-            </div>
-        </Router>
+        <div class=theme_class data-testid="app">
+            <Header page/>
+            <main>
+                {move || match page.get() {
+                    Page::Dashboard => view! { <pages::Dashboard/> }.into_any(),
+                    Page::Explore => view! { <pages::Explore/> }.into_any(),
+                    Page::Metrics => view! { <pages::Overview/> }.into_any(),
+                    Page::Storage => view! { <pages::Storage/> }.into_any(),
+                    Page::NotFound => "Page not found.".into_any(),
+                }}
+            </main>
+            <Help/>
+        </div>
+    }
+}
+
+/// The app's pages, one per path.
+///
+/// Four fixed paths do not need a router: the page comes from the request's
+/// path on the server and from `location.pathname` in the browser, a tab link
+/// switches it with `history.pushState`, and back/forward with `popstate`.
+/// Leaving `leptos_router` out keeps its route matching out of the WASM
+/// bundle (issue 3's size target).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Page {
+    Dashboard,
+    Explore,
+    Metrics,
+    Storage,
+    NotFound,
+}
+
+/// The tabs in the header: page, path and label.
+const TABS: [(Page, &str, &str); 4] = [
+    (Page::Dashboard, "/", "Dashboard"),
+    (Page::Explore, "/explore", "Explore"),
+    (Page::Metrics, "/metrics", "Metrics"),
+    (Page::Storage, "/storage", "Storage"),
+];
+
+/// The paths the server renders the app at (anything else is a 404).
+pub const PAGE_PATHS: [&str; 4] = [TABS[0].1, TABS[1].1, TABS[2].1, TABS[3].1];
+
+impl Page {
+    /// The page at `path`; a trailing `/` does not matter.
+    fn at(path: &str) -> Page {
+        let path = path.trim_end_matches('/');
+        TABS.iter()
+            .find(|(_, p, _)| p.trim_end_matches('/') == path)
+            .map_or(Page::NotFound, |(page, _, _)| *page)
+    }
+}
+
+/// The path being shown: the request's on the server, the location's in the browser.
+fn current_path() -> String {
+    #[cfg(feature = "ssr")]
+    {
+        use_context::<http::request::Parts>()
+            .map(|parts| parts.uri.path().to_string())
+            .unwrap_or_default()
+    }
+    #[cfg(feature = "hydrate")]
+    {
+        window().location().pathname().unwrap_or_default()
+    }
+    #[cfg(not(any(feature = "ssr", feature = "hydrate")))]
+    {
+        String::from("/")
+    }
+}
+
+/// Back and forward switch the page as the path changes.
+#[cfg(feature = "hydrate")]
+fn follow_history(page: RwSignal<Page>) {
+    let handle = window_event_listener(leptos::ev::popstate, move |_| {
+        page.set(Page::at(&current_path()));
+    });
+    // The app lives as long as the page.
+    std::mem::forget(handle);
+}
+
+/// A tab link: a plain link (so a new tab or window works), which in the
+/// browser switches the page in place.
+#[component]
+fn TabLink(
+    page: RwSignal<Page>,
+    to: Page,
+    path: &'static str,
+    label: &'static str,
+) -> impl IntoView {
+    let on_click = move |ev: leptos::ev::MouseEvent| {
+        if ev.button() != 0 || ev.ctrl_key() || ev.meta_key() || ev.shift_key() || ev.alt_key() {
+            return;
+        }
+        ev.prevent_default();
+        #[cfg(feature = "hydrate")]
+        if let Ok(history) = window().history() {
+            let _ = history.push_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(path));
+        }
+        page.set(to);
+    };
+    view! {
+        <a href=path aria-current=move || (page.get() == to).then_some("page") on:click=on_click>
+            {label}
+        </a>
     }
 }
 
 /// Totals, tabs, the live indicator, the theme toggle and the help button.
 #[component]
-fn Header() -> impl IntoView {
+fn Header(page: RwSignal<Page>) -> impl IntoView {
     let ui = ui::use_ui();
-    let stats = LocalResource::new(move || {
+    let stats = Fetched::new(move || {
         ui.data_tick.track();
         api::get_json::<model::Stats>("/v1/stats")
     });
@@ -91,10 +178,9 @@ fn Header() -> impl IntoView {
         <header>
             <h1>"TinyObs"</h1>
             <nav>
-                <A href="/">"Dashboard"</A>
-                <A href="/explore">"Explore"</A>
-                <A href="/metrics">"Metrics"</A>
-                <A href="/storage">"Storage"</A>
+                {TABS
+                    .map(|(to, path, label)| view! { <TabLink page to path label/> })
+                    .collect_view()}
             </nav>
             <div class="totals" data-testid="totals">
                 <span>"metrics "<b data-testid="total-metrics">{total(|s| s.metrics.to_string())}</b></span>

@@ -1,10 +1,10 @@
 //! The dashboard routes: Leptos server-side rendering plus the built WASM,
 //! JS and CSS files from the site directory.
 
-use app::{App, shell};
+use app::{PAGE_PATHS, shell};
 use axum::Router;
+use axum::routing::get;
 use leptos::prelude::LeptosOptions;
-use leptos_axum::{LeptosRoutes, generate_route_list};
 use std::net::SocketAddr;
 use std::path::Path;
 
@@ -15,12 +15,20 @@ pub fn router(site_root: &Path, addr: SocketAddr) -> Router {
         .site_pkg_dir("pkg")
         .site_addr(addr)
         .build();
-    let routes = generate_route_list(App);
-    Router::new()
-        .leptos_routes(&options, routes, {
-            let options = options.clone();
-            move || shell(options.clone())
-        })
+    // The app's pages are rendered on the server (and hydrated); any other
+    // path is a file of the site, or the app's "not found" page with a 404.
+    // Rendering spawns tasks on Leptos's executor: tokio's, set up here
+    // because leptos_axum does so only inside its own route generation.
+    let _ = any_spawner::Executor::init_tokio();
+    let render = leptos_axum::render_app_to_stream({
+        let options = options.clone();
+        move || shell(options.clone())
+    });
+    let mut router = Router::new();
+    for path in PAGE_PATHS {
+        router = router.route(path, get(render.clone()));
+    }
+    router
         .fallback(leptos_axum::file_and_error_handler(shell))
         .with_state(options)
 }

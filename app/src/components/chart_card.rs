@@ -7,6 +7,7 @@ mod query;
 
 pub use query::{ChartQuery, auto_axes};
 
+use crate::api::Fetched;
 use crate::chart::scale::{self, Unit};
 use crate::chart::{self, Axis, ChartSpec, Line};
 use crate::ui::{TimeRange, now_ms, tz_offset_ms, use_ui};
@@ -53,7 +54,7 @@ pub fn ChartCard(
     let queries = StoredValue::new(queries);
     let hide = StoredValue::new(hide);
 
-    let data = LocalResource::new(move || {
+    let data = Fetched::new(move || {
         ui.data_tick.track();
         let range = ui.range.get().bounds(now_ms());
         let compare = ui.compare.get();

@@ -3,6 +3,7 @@
 //! `{...}` and in `by (...)` / `without (...)`. Tab or a click takes a
 //! suggestion.
 
+use crate::api::Fetched;
 use crate::api::{get_json, loaded_or_default};
 use crate::model::{LabelNames, MetricsList};
 use leptos::prelude::*;
@@ -123,8 +124,8 @@ pub fn accept(text: &str, start: usize, cursor: usize, choice: &str) -> (String,
 
 #[component]
 pub fn PromqlInput(text: RwSignal<String>, on_run: Callback<()>) -> impl IntoView {
-    let metrics = LocalResource::new(|| get_json::<MetricsList>("/v1/metrics/list"));
-    let labels = LocalResource::new(|| get_json::<LabelNames>("/v1/labels"));
+    let metrics = Fetched::new(|| get_json::<MetricsList>("/v1/metrics/list"));
+    let labels = Fetched::new(|| get_json::<LabelNames>("/v1/labels"));
     let cursor = RwSignal::new(0usize);
     let input_ref = NodeRef::<leptos::html::Input>::new();
     let found = Memo::new(move |_| {

@@ -9,6 +9,7 @@ mod toolbar;
 #[cfg(feature = "hydrate")]
 mod url_state;
 
+use crate::api::Fetched;
 use crate::api::{get_json, selector};
 use crate::components::{ChartCard, ChartQuery, SearchBox};
 use crate::model::{DashboardDoc, LabelNames, SeriesFunction};
@@ -74,11 +75,11 @@ pub fn Dashboard() -> impl IntoView {
             }
         });
     }
-    let catalog = LocalResource::new(move || {
+    let catalog = Fetched::new(move || {
         catalog_tick.track();
         fetch_catalog()
     });
-    let label_names = LocalResource::new(move || {
+    let label_names = Fetched::new(move || {
         catalog_tick.track();
         get_json::<LabelNames>("/v1/labels")
     });

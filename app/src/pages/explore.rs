@@ -2,6 +2,7 @@
 //! as chips, pick several series (of any metrics) into one overlay chart, and
 //! see, copy or download the raw values shown.
 
+use crate::api::Fetched;
 use crate::api::{download, get_json, selector, url_encode};
 use crate::chart::scale::format_datetime;
 use crate::components::{ChartCard, ChartQuery, PromqlInput, SearchBox, auto_axes};
@@ -90,19 +91,25 @@ impl Table {
     }
 
     fn json(&self) -> String {
-        let series: Vec<serde_json::Value> = self
+        /// One exported series: its name and its `[time, value]` samples.
+        #[derive(serde::Serialize)]
+        struct Exported<'a> {
+            series: &'a str,
+            samples: Vec<(i64, &'a str)>,
+        }
+        let series: Vec<Exported> = self
             .columns
             .iter()
             .enumerate()
-            .map(|(c, name)| {
-                let samples: Vec<(i64, &str)> = self
+            .map(|(c, name)| Exported {
+                series: name,
+                samples: self
                     .rows
                     .iter()
                     .rev()
                     .filter(|(_, v)| !v[c].is_empty())
                     .map(|(t, v)| (*t, v[c].as_str()))
-                    .collect();
-                serde_json::json!({ "series": name, "samples": samples })
+                    .collect(),
             })
             .collect();
         serde_json::to_string_pretty(&series).unwrap_or_default()
@@ -144,8 +151,8 @@ pub fn Explore() -> impl IntoView {
     #[cfg(feature = "hydrate")]
     sync_url(picked);
 
-    let metrics = LocalResource::new(|| get_json::<MetricsList>("/v1/metrics/list"));
-    let series = LocalResource::new(move || {
+    let metrics = Fetched::new(|| get_json::<MetricsList>("/v1/metrics/list"));
+    let series = Fetched::new(move || {
         let chosen = metric.get();
         async move {
             match chosen {
@@ -160,7 +167,7 @@ pub fn Explore() -> impl IntoView {
             }
         }
     });
-    let table = LocalResource::new(move || {
+    let table = Fetched::new(move || {
         ui.data_tick.track();
         fetch_table(picked.get(), ui.range.get().bounds(now_ms()))
     });

@@ -1,6 +1,7 @@
 //! The Metrics tab: storage totals and every metric stored with its type and
 //! series count, refreshed every few seconds.
 
+use crate::api::Fetched;
 use crate::api::get_json;
 use crate::model::{MetricsList, Stats};
 use leptos::prelude::*;
@@ -15,30 +16,26 @@ pub fn Overview() -> impl IntoView {
             std::time::Duration::from_secs(5),
         );
     }
-    let stats = LocalResource::new(move || {
+    let stats = Fetched::new(move || {
         tick.track();
         get_json::<Stats>("/v1/stats")
     });
-    let metrics = LocalResource::new(move || {
+    let metrics = Fetched::new(move || {
         tick.track();
         get_json::<MetricsList>("/v1/metrics/list")
     });
 
     view! {
-        <Transition fallback=|| view! { <p data-testid="loading">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match stats.await {
-                    Ok(s) => view! { <StatsPanel stats=s/> }.into_any(),
-                    Err(e) => view! { <p class="error" data-testid="error">{e}</p> }.into_any(),
-                }
-            })}
-            {move || Suspend::new(async move {
-                match metrics.await {
-                    Ok(list) => view! { <MetricsTable list/> }.into_any(),
-                    Err(e) => view! { <p class="error">{e}</p> }.into_any(),
-                }
-            })}
-        </Transition>
+        {move || match stats.get() {
+            None => view! { <p data-testid="loading">"Loading…"</p> }.into_any(),
+            Some(Ok(s)) => view! { <StatsPanel stats=s/> }.into_any(),
+            Some(Err(e)) => view! { <p class="error" data-testid="error">{e}</p> }.into_any(),
+        }}
+        {move || match metrics.get() {
+            None => ().into_any(),
+            Some(Ok(list)) => view! { <MetricsTable list/> }.into_any(),
+            Some(Err(e)) => view! { <p class="error">{e}</p> }.into_any(),
+        }}
     }
 }
 

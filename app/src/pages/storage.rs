@@ -3,6 +3,7 @@
 //! metrics and label names with the most series, against the limits.
 
 use super::format_bytes;
+use crate::api::Fetched;
 use crate::api::{get_json, post_action};
 use crate::model::{Cardinality, CardinalityEntry, CompactionRun, ResolutionStats, Stats};
 use leptos::prelude::*;
@@ -10,11 +11,11 @@ use leptos::prelude::*;
 #[component]
 pub fn Storage() -> impl IntoView {
     let tick = RwSignal::new(0u64);
-    let stats = LocalResource::new(move || {
+    let stats = Fetched::new(move || {
         tick.track();
         get_json::<Stats>("/v1/stats")
     });
-    let cardinality = LocalResource::new(move || {
+    let cardinality = Fetched::new(move || {
         tick.track();
         get_json::<Cardinality>("/v1/cardinality?limit=15")
     });
@@ -27,20 +28,17 @@ pub fn Storage() -> impl IntoView {
 
     view! {
         <section class="storage" data-testid="storage">
-            <Transition fallback=|| view! { <p>"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match stats.await {
-                        Ok(s) => view! {
-                            <h2>"Resolutions"</h2>
-                            <Resolutions rows=s.resolutions/>
-                            <h2>"Compaction"</h2>
-                            <LastRun run=s.compaction/>
-                        }
-                        .into_any(),
-                        Err(e) => view! { <p class="error">{e}</p> }.into_any(),
-                    }
-                })}
-            </Transition>
+            {move || match stats.get() {
+                None => view! { <p>"Loading…"</p> }.into_any(),
+                Some(Ok(s)) => view! {
+                    <h2>"Resolutions"</h2>
+                    <Resolutions rows=s.resolutions/>
+                    <h2>"Compaction"</h2>
+                    <LastRun run=s.compaction/>
+                }
+                .into_any(),
+                Some(Err(e)) => view! { <p class="error">{e}</p> }.into_any(),
+            }}
             <div class="raw-actions">
                 <button
                     data-testid="compact-now"
@@ -56,14 +54,11 @@ pub fn Storage() -> impl IntoView {
                     _ => ().into_any(),
                 }}
             </div>
-            <Transition fallback=|| ()>
-                {move || Suspend::new(async move {
-                    match cardinality.await {
-                        Ok(c) => view! { <CardinalityView c/> }.into_any(),
-                        Err(e) => view! { <p class="error">{e}</p> }.into_any(),
-                    }
-                })}
-            </Transition>
+            {move || match cardinality.get() {
+                Some(Ok(c)) => view! { <CardinalityView c/> }.into_any(),
+                Some(Err(e)) => view! { <p class="error">{e}</p> }.into_any(),
+                None => ().into_any(),
+            }}
         </section>
     }
 }

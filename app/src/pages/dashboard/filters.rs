@@ -1,6 +1,7 @@
 //! Label filters: for each label, its values (discovered from
 //! `/v1/label/{name}/values`) as chips to pick, several at once.
 
+use crate::api::Fetched;
 use crate::api::get_json;
 use crate::model::LabelValues;
 use leptos::prelude::*;
@@ -18,7 +19,7 @@ const MAX_CHIPS: usize = 200;
 #[component]
 pub(super) fn LabelFilter(name: String, filters: RwSignal<Filters>) -> impl IntoView {
     let url = format!("/v1/label/{}/values", crate::api::url_encode(&name));
-    let values = LocalResource::new(move || {
+    let values = Fetched::new(move || {
         let url = url.clone();
         async move { get_json::<LabelValues>(&url).await }
     });

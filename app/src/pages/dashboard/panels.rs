@@ -2,6 +2,7 @@
 //! dashboards), a document's panels with their series editable, and saving,
 //! export and import of the JSON document.
 
+use crate::api::Fetched;
 use crate::api::{get_json, put_json};
 use crate::components::{ChartCard, ChartQuery, MetricNames};
 use crate::model::{
@@ -28,7 +29,7 @@ pub async fn load(choice: String) -> Result<Option<DashboardDoc>, String> {
             .into_iter()
             .find(|(t, _)| t == id)
             .map(|(_, doc)| Some(doc))
-            .ok_or_else(|| format!("no template {id:?}"));
+            .ok_or_else(|| format!("no template \"{id}\""));
     }
     if let Some(id) = choice.strip_prefix("saved:") {
         let url = format!("/v1/dashboards/{}", crate::api::url_encode(id));
@@ -70,7 +71,7 @@ fn describe(series: &SeriesDoc) -> String {
 /// The picker: automatic view, templates and saved dashboards.
 #[component]
 pub fn ViewPicker(choice: RwSignal<String>, saved_tick: RwSignal<u64>) -> impl IntoView {
-    let saved = LocalResource::new(move || {
+    let saved = Fetched::new(move || {
         saved_tick.track();
         get_json::<DashboardList>("/v1/dashboards")
     });
@@ -255,7 +256,7 @@ pub fn DocActions(
         leptos::task::spawn_local(async move {
             match save(doc_to_save).await {
                 Ok(info) => {
-                    message.set(format!("saved as {:?}", info.title));
+                    message.set(format!("saved as \"{}\"", info.title));
                     saved_tick.update(|t| *t += 1);
                     choice.set(saved_choice(&info.id));
                 }
@@ -278,7 +279,7 @@ pub fn DocActions(
                         "application/json",
                         &text,
                     );
-                    message.set(format!("exported {:?}", d.title));
+                    message.set(format!("exported \"{}\"", d.title));
                 }
                 Err(e) => message.set(format!("export failed: {e}")),
             }
@@ -329,7 +330,10 @@ async fn read_file(ev: &leptos::ev::Event) -> Result<String, String> {
         .ok_or("no file chosen")?;
     let text = wasm_bindgen_futures::JsFuture::from(file.text())
         .await
-        .map_err(|e| format!("{e:?}"))?;
+        .map_err(|e| {
+            e.as_string()
+                .unwrap_or_else(|| "the file could not be read".into())
+        })?;
     // The same file can be imported again after an edit.
     input.set_value("");
     text.as_string()
