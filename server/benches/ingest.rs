@@ -19,6 +19,11 @@ use std::time::{Duration, Instant};
 use tinyobs::remote_write;
 use tinyobs::storage::{Append, Labels, METRIC_NAME, Sample, Storage, StorageConfig};
 
+/// The allocator the `tinyobs` binary uses, so that the in-process rows
+/// measure what the server does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SERIES: usize = 2000;
 const STEP_MS: i64 = 15_000;
 /// Series per remote_write shard; each shard sends its series in time order,

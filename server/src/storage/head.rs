@@ -9,6 +9,7 @@ use super::{
     Append, CardinalityLimit, METRIC_NAME, Sample, SeriesId, StorageConfig, StorageError,
     StorageStats,
 };
+use rustc_hash::FxHashMap;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -78,7 +79,9 @@ struct Pending {
 
 pub(crate) struct Head {
     ids: HashMap<Vec<u8>, SeriesId>,
-    series: HashMap<SeriesId, HeadSeries>,
+    /// Keyed by the ids TinyObs hands out, so the fast non-keyed Fx hash is
+    /// safe here; it is looked up for every sample.
+    series: FxHashMap<SeriesId, HeadSeries>,
     pending: Pending,
     wal: Wal,
     totals: Totals,
@@ -110,7 +113,7 @@ impl Head {
         let wal_dir = config.data_dir.join("wal");
         let mut head = Head {
             ids: HashMap::new(),
-            series: HashMap::new(),
+            series: FxHashMap::default(),
             pending: Pending::default(),
             // Replay first, then open a fresh segment after the replayed ones.
             wal: Wal::open(&wal_dir, config.sync_wal)?,
@@ -204,7 +207,7 @@ impl Head {
         // write succeeded, so a failed write leaves no trace.
         let mut fresh: HashMap<Vec<u8>, (SeriesId, &Labels)> = HashMap::new();
         // Newest sample per series including this batch's accepted ones.
-        let mut pending_last: HashMap<SeriesId, Sample> = HashMap::new();
+        let mut pending_last: FxHashMap<SeriesId, Sample> = FxHashMap::default();
         let next_id_before = self.next_id;
 
         let mut position = 0;
