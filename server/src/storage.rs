@@ -30,6 +30,13 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+/// Threads for work spread over the cores (a query's series reads, a burst
+/// of chunk encoding): as many as there are cores, up to 8.
+pub(crate) fn worker_threads() -> usize {
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(8)))
+}
+
 /// A series' id: dense, assigned in creation order, never reused.
 pub type SeriesId = u64;
 

@@ -13,7 +13,6 @@ use promql_parser::parser::{
 };
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::UNIX_EPOCH;
 
@@ -22,12 +21,6 @@ use std::time::UNIX_EPOCH;
 /// such as a subquery's per-step reads of a few series, cost more to spawn
 /// threads for than they take.
 const PARALLEL_MIN_CHUNKS: i64 = 8;
-
-/// Threads a query reads series on: as many as there are cores, up to 8.
-fn query_threads() -> usize {
-    static THREADS: OnceLock<usize> = OnceLock::new();
-    *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(8)))
-}
 
 pub(crate) struct Evaluator<'a> {
     storage: &'a Storage,
@@ -237,7 +230,7 @@ impl<'a> Evaluator<'a> {
         let window = storage.config().chunk_window_ms.max(1);
         let chunks = (selected.len() as i64).saturating_mul((maxt - mint) / window + 1);
         let threads = match chunks >= PARALLEL_MIN_CHUNKS {
-            true => query_threads().min(selected.len()),
+            true => crate::storage::worker_threads().min(selected.len()),
             false => 1,
         };
         let parts = match threads {

@@ -149,10 +149,10 @@ impl SealedChunks {
         totals: &Totals,
     ) -> Result<(), StorageError> {
         // Encode first, grouped by chunk file, outside the file lock.
+        let encoded = encode_all(chunks)?;
         let mut by_file: HashMap<i64, Vec<u8>> = HashMap::new();
         let mut placed = Vec::with_capacity(chunks.len());
-        for (id, samples) in chunks {
-            let bytes = chunk::encode(samples)?;
+        for ((id, samples), bytes) in chunks.iter().zip(encoded) {
             let (mint, maxt) = (samples[0].t, samples[samples.len() - 1].t);
             let file = mint.div_euclid(self.window_ms) * self.window_ms;
             let buf = by_file.entry(file).or_default();
@@ -398,6 +398,37 @@ fn zigzag(v: i64) -> u64 {
 
 fn unzigzag(v: u64) -> i64 {
     ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+/// Encodes chunks in order, on every core when there are many: at a chunk
+/// window's edge every active series seals at once, and ingest waits on the
+/// head until they are written.
+fn encode_all(chunks: &[(SeriesId, Vec<Sample>)]) -> Result<Vec<Vec<u8>>, StorageError> {
+    /// Fewer chunks than this are encoded on the calling thread.
+    const PARALLEL_MIN: usize = 64;
+    let encode_part = |part: &[(SeriesId, Vec<Sample>)]| {
+        part.iter()
+            .map(|(_, samples)| chunk::encode(samples).map_err(StorageError::from))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let threads = crate::storage::worker_threads();
+    if threads < 2 || chunks.len() < PARALLEL_MIN {
+        return encode_part(chunks);
+    }
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = chunks
+            .chunks(chunks.len().div_ceil(threads))
+            .map(|part| scope.spawn(move || encode_part(part)))
+            .collect();
+        let mut out = Vec::with_capacity(chunks.len());
+        for part in parts {
+            out.extend(
+                part.join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p))?,
+            );
+        }
+        Ok(out)
+    })
 }
 
 #[cfg(test)]
