@@ -102,6 +102,11 @@ fn encode_with(samples: &[Sample], cheapest: fn(Vec<Plan>) -> Plan) -> Result<Ve
     if ts_plan.zs.is_empty() && value_plan.zs.is_empty() {
         return Ok(out);
     }
+    if let (true, Some(coded)) = (ts_plan.zs.is_empty(), &value_plan.coded) {
+        // The range coder's output does not depend on what precedes it.
+        out.extend_from_slice(coded);
+        return Ok(out);
+    }
     let mut rc = RangeEncoder::new(out);
     ts_plan.code(&mut rc);
     value_plan.code(&mut rc);
@@ -304,7 +309,7 @@ fn mantissa(v: f64, scale: u8) -> Option<i64> {
 /// floor tells so: the plans are priced in order of their floors, and one
 /// whose floor is above the best price so far is skipped. The answer is the
 /// exhaustive search's; on scraped data it codes two or three plans of six.
-fn cheapest(plans: Vec<Plan>) -> Plan {
+fn cheapest(mut plans: Vec<Plan>) -> Plan {
     let floors: Vec<usize> = plans.iter().map(Plan::floor).collect();
     let mut order: Vec<usize> = (0..plans.len()).collect();
     order.sort_by_key(|&i| (floors[i], i));
@@ -332,6 +337,8 @@ struct Plan {
     side: Vec<u8>,
     zs: Vec<u64>,
     base: u8,
+    /// The range-coded `zs` alone, kept from pricing the plan.
+    coded: Option<Vec<u8>>,
 }
 
 impl Plan {
@@ -361,9 +368,16 @@ impl Plan {
             return plan;
         };
         // r - min is non-negative and below 2^64, so the wrapped u64 is exact.
-        let gcd = residuals
-            .iter()
-            .fold(0, |g, r| gcd(g, r.wrapping_sub(min) as u64));
+        // Stops at 1, where most columns get within a few residuals: each
+        // step is a division.
+        let mut gcd_all = 0;
+        for r in &residuals {
+            gcd_all = gcd(gcd_all, r.wrapping_sub(min) as u64);
+            if gcd_all == 1 {
+                break;
+            }
+        }
+        let gcd = gcd_all;
         let center = *residuals.clone().select_nth_unstable(residuals.len() / 2).1;
         put_varint(&mut plan.side, zigzag(center));
         put_varint(&mut plan.side, gcd);
@@ -372,7 +386,12 @@ impl Plan {
         }
         // r - center is a multiple of gcd; the quotient fits i64 unless gcd is
         // 1, where truncating to 64 bits gives the wrapping difference anyway.
-        let quotient = |r: i64| ((i128::from(r) - i128::from(center)) / i128::from(gcd)) as i64;
+        let quotient = |r: i64| match (gcd, r.checked_sub(center)) {
+            (1, _) => r.wrapping_sub(center),
+            // The same quotient without 128-bit division, the common case.
+            (2.., Some(d)) if gcd <= i64::MAX as u64 => d / gcd as i64,
+            _ => ((i128::from(r) - i128::from(center)) / i128::from(gcd)) as i64,
+        };
         plan.zs = residuals.into_iter().map(|r| zigzag(quotient(r))).collect();
         let mut lengths: Vec<u8> = plan.zs.iter().map(|&z| bit_length(z)).collect();
         plan.base = *lengths.select_nth_unstable(plan.zs.len() / 2).1;
@@ -401,13 +420,18 @@ impl Plan {
     }
 
     /// Bytes this plan adds to a chunk, the range coder's flush included.
-    fn cost(&self) -> usize {
+    /// The coded residuals are kept: a chunk whose timestamps need no coding
+    /// (a regular scrape) ends with exactly these bytes.
+    fn cost(&mut self) -> usize {
         if self.zs.is_empty() {
             return self.side.len();
         }
         let mut rc = RangeEncoder::new(Vec::new());
         self.code(&mut rc);
-        self.side.len() + rc.finish().len()
+        let coded = rc.finish();
+        let cost = self.side.len() + coded.len();
+        self.coded = Some(coded);
+        cost
     }
 }
 
@@ -860,11 +884,12 @@ mod tests {
     }
 
     /// The search `cheapest` prunes, done in full.
-    fn cheapest_exhaustive(plans: Vec<Plan>) -> Plan {
-        plans
-            .into_iter()
-            .min_by_key(Plan::cost)
-            .expect("a candidate")
+    fn cheapest_exhaustive(mut plans: Vec<Plan>) -> Plan {
+        let costs: Vec<usize> = plans.iter_mut().map(Plan::cost).collect();
+        let best = (0..plans.len())
+            .min_by_key(|&i| costs[i])
+            .expect("a candidate");
+        plans.swap_remove(best)
     }
 
     proptest! {
@@ -895,7 +920,7 @@ mod tests {
                 );
                 let ints: Vec<i64> = samples.iter().map(|s| s.v.to_bits() as i64).collect();
                 for order in 0..=2 {
-                    let plan = Plan::new(&ints, order, Vec::new());
+                    let mut plan = Plan::new(&ints, order, Vec::new());
                     assert!(plan.floor() <= plan.cost(), "{name}, order {order}");
                 }
             }

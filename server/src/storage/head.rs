@@ -60,6 +60,9 @@ struct HeadSeries {
     canonical: Vec<u8>,
     /// The open chunk, in time order.
     open: Vec<Sample>,
+    /// The last millisecond of the chunk window `open` lies in: a later
+    /// sample seals it. Kept so that a push divides nothing.
+    open_window_end: i64,
     /// The newest sample stored, open or sealed: the bar for the next one.
     last: Option<Sample>,
     /// WAL segment holding `open[0]`; older segments are not needed for this series.
@@ -449,6 +452,7 @@ impl Head {
         let series = HeadSeries {
             canonical,
             open: Vec::new(),
+            open_window_end: i64::MIN,
             last,
             first_segment: self.wal.current_segment(),
             last_write: now,
@@ -462,14 +466,16 @@ impl Head {
         let window = self.chunk_window_ms;
         let max = self.chunk_max_samples;
         let series = self.series.get_mut(&id).expect("series loaded before push");
-        let must_seal = series.open.first().is_some_and(|first| {
-            series.open.len() >= max || first.t.div_euclid(window) != sample.t.div_euclid(window)
-        });
+        // Accepted samples of a series only move forward in time.
+        let must_seal = !series.open.is_empty()
+            && (series.open.len() >= max || sample.t > series.open_window_end);
         if must_seal {
             Self::seal(series, id, &mut self.pending);
         }
         if series.open.is_empty() {
             series.first_segment = segment;
+            let start = sample.t.div_euclid(window) * window;
+            series.open_window_end = start.saturating_add(window - 1);
         }
         series.open.push(sample);
         series.last = Some(sample);
