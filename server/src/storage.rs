@@ -226,6 +226,10 @@ pub struct Storage {
     index: Index,
     sealed: SealedChunks,
     head: Mutex<Head>,
+    /// How far the WAL is known durable. Held while an fsync runs, so that
+    /// appends arriving meanwhile wait and then find themselves covered by
+    /// it, or run one fsync for all of them (group commit).
+    wal_durable: Mutex<wal::WalMark>,
     config: StorageConfig,
     /// Samples accepted since the store was opened: a cheap "anything new?"
     /// for live dashboards, read without the head lock.
@@ -255,6 +259,7 @@ impl Storage {
             index,
             sealed,
             head: Mutex::new(head),
+            wal_durable: Mutex::new(wal::WalMark::default()),
             config,
             accepted: AtomicU64::new(0),
             horizon: AtomicI64::new(i64::MIN),
@@ -274,10 +279,30 @@ impl Storage {
     /// their position among all the batch's samples in order.
     pub fn append(&self, batch: &[Append]) -> Result<AppendReport, StorageError> {
         let mut head = self.lock();
-        let report = head.append(batch, &self.index, &self.sealed, self.horizon())?;
+        let (report, wal_mark) = head.append(batch, &self.index, &self.sealed, self.horizon())?;
         drop(head);
+        if let Some(mark) = wal_mark {
+            self.make_durable(mark)?;
+        }
         self.accepted.fetch_add(report.accepted, Ordering::Relaxed);
         Ok(report)
+    }
+
+    /// Returns once the WAL is durable up to `mark`. The fsync runs without
+    /// the head lock, so other appends go on meanwhile, and whatever they
+    /// wrote before it started is made durable by it too.
+    fn make_durable(&self, mark: wal::WalMark) -> Result<(), StorageError> {
+        let mut durable = self
+            .wal_durable
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if *durable >= mark {
+            return Ok(());
+        }
+        let (file, written) = self.lock().wal_sync_target();
+        file.sync_data()?;
+        *durable = written;
+        Ok(())
     }
 
     /// Samples accepted since this store was opened.

@@ -4,13 +4,15 @@
 use super::index::Index;
 use super::labels::Labels;
 use super::sealed::{RawRemoval, SealedChunks, Totals};
-use super::wal::{self, Record, Wal};
+use super::wal::{self, Record, Wal, WalMark};
 use super::{
     Append, CardinalityLimit, METRIC_NAME, Sample, SeriesId, StorageConfig, StorageError,
     StorageStats,
 };
 use rustc_hash::FxHashMap;
 use std::collections::HashMap;
+use std::fs::File;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Why a sample was not stored. Values, not errors: the rest of the batch is.
@@ -195,14 +197,16 @@ impl Head {
 
     /// Stores what it can of `batch`. Samples before `horizon` (what raw
     /// retention deleted) are rejected; a batch that would pass a cardinality
-    /// limit is refused whole, before anything is written.
+    /// limit is refused whole, before anything is written. The accepted
+    /// samples are written to the WAL but not yet durable: the caller syncs
+    /// it up to the returned mark, outside the head lock, before it answers.
     pub(crate) fn append(
         &mut self,
         batch: &[Append],
         index: &Index,
         sealed: &SealedChunks,
         horizon: i64,
-    ) -> Result<AppendReport, StorageError> {
+    ) -> Result<(AppendReport, Option<WalMark>), StorageError> {
         let now = Instant::now();
         let mut report = AppendReport::default();
         let mut accepted: Vec<(SeriesId, Sample)> = Vec::with_capacity(batch.len());
@@ -282,10 +286,13 @@ impl Head {
             self.next_id = next_id_before;
             return Err(e);
         }
-        if let Err(e) = self.wal.append(&new_series, &accepted) {
-            self.next_id = next_id_before;
-            return Err(e);
-        }
+        let wal_mark = match self.wal.append(&new_series, &accepted) {
+            Ok(mark) => mark,
+            Err(e) => {
+                self.next_id = next_id_before;
+                return Err(e);
+            }
+        };
         let segment = self.wal.current_segment();
         report.accepted = accepted.len() as u64;
         for (canonical, (id, labels)) in fresh {
@@ -299,10 +306,15 @@ impl Head {
             self.push(id, sample, segment, now);
         }
         self.rejected += report.rejected.len() as u64;
-        // The samples are durable in the WAL already; if writing the sealed
-        // chunks fails the client hears of it, and its retry is harmless.
+        // The samples are in the WAL already; if writing the sealed chunks
+        // fails the client hears of it, and its retry is harmless.
         self.commit(sealed)?;
-        Ok(report)
+        Ok((report, wal_mark))
+    }
+
+    /// What an fsync needs to make the WAL durable up to now.
+    pub(crate) fn wal_sync_target(&self) -> (Arc<File>, WalMark) {
+        self.wal.sync_target()
     }
 
     /// Refuses new series beyond the total or per-metric limit. Checked under

@@ -11,6 +11,7 @@ use super::{Sample, SeriesId, StorageError};
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// A segment is closed and a new one started past this size, so that old
 /// segments can be deleted whole once their samples are sealed.
@@ -29,9 +30,18 @@ pub(crate) enum Record {
     Samples(Vec<(SeriesId, Sample)>),
 }
 
+/// A point in the log: a segment and a length of it. Records before it
+/// are durable once an fsync that started after it has returned.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct WalMark {
+    segment: u64,
+    bytes: u64,
+}
+
 pub(crate) struct Wal {
     dir: PathBuf,
-    file: File,
+    /// Shared so that the fsync can run without the head lock.
+    file: Arc<File>,
     segment: u64,
     segment_bytes: u64,
     /// Whether to fsync before acknowledging; off only for benchmarks of the
@@ -44,7 +54,7 @@ impl Wal {
     pub(crate) fn open(dir: &Path, sync: bool) -> Result<Self, StorageError> {
         fs::create_dir_all(dir)?;
         let segment = segments(dir)?.last().map_or(1, |n| n + 1);
-        let file = create_segment(dir, segment)?;
+        let file = Arc::new(create_segment(dir, segment)?);
         Ok(Wal {
             dir: dir.to_path_buf(),
             file,
@@ -63,12 +73,14 @@ impl Wal {
         self.segment_bytes == 0
     }
 
-    /// Appends the records and makes them durable (one fsync for the batch).
+    /// Writes the records, not yet durable: the caller makes them so with
+    /// `sync_target` and an fsync before it acknowledges them. The mark to
+    /// wait for is `None` when nothing needs syncing.
     pub(crate) fn append(
         &mut self,
         series: &[(SeriesId, &Labels)],
         samples: &[(SeriesId, Sample)],
-    ) -> Result<(), StorageError> {
+    ) -> Result<Option<WalMark>, StorageError> {
         let mut buf = Vec::with_capacity(16 + samples.len() * 14);
         if !series.is_empty() {
             let mut payload = Vec::new();
@@ -92,24 +104,35 @@ impl Wal {
             frame(&mut buf, KIND_SAMPLES, &payload);
         }
         if buf.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         if self.segment_bytes > 0 && self.segment_bytes + buf.len() as u64 > SEGMENT_BYTES {
             self.rotate()?;
         }
-        self.file.write_all(&buf)?;
-        if self.sync {
-            self.file.sync_data()?;
-        }
+        (&*self.file).write_all(&buf)?;
         self.segment_bytes += buf.len() as u64;
-        Ok(())
+        Ok(self.sync.then(|| self.mark()))
+    }
+
+    fn mark(&self) -> WalMark {
+        WalMark {
+            segment: self.segment,
+            bytes: self.segment_bytes,
+        }
+    }
+
+    /// The current segment and how far it is written: an fsync of the file
+    /// makes everything up to the mark durable (older segments were synced
+    /// whole when they were closed).
+    pub(crate) fn sync_target(&self) -> (Arc<File>, WalMark) {
+        (Arc::clone(&self.file), self.mark())
     }
 
     /// Starts a new segment; the old one becomes deletable once sealed.
     pub(crate) fn rotate(&mut self) -> Result<(), StorageError> {
         self.file.sync_all()?;
         self.segment += 1;
-        self.file = create_segment(&self.dir, self.segment)?;
+        self.file = Arc::new(create_segment(&self.dir, self.segment)?);
         self.segment_bytes = 0;
         Ok(())
     }
