@@ -13,8 +13,8 @@ cd "$(dirname "$0")/.."
 nightly="${TINYOBS_WASM_TOOLCHAIN:-nightly}"
 
 has_nightly() {
-    rustup component list --toolchain "$nightly" --installed 2>/dev/null | grep -q '^rust-src' &&
-        rustup target list --toolchain "$nightly" --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown'
+    rustup component list --toolchain "$nightly" --installed 2>/dev/null | grep '^rust-src' >/dev/null &&
+        rustup target list --toolchain "$nightly" --installed 2>/dev/null | grep '^wasm32-unknown-unknown' >/dev/null
 }
 
 if has_nightly; then

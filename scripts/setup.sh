@@ -49,8 +49,8 @@ command -v cargo-leptos >/dev/null || {
 # A nightly with rust-src makes the release WASM bundle about 11 % smaller
 # (scripts/build-release.sh); without one it is built on the default toolchain.
 install_nightly() {
-    rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^rust-src' &&
-        rustup target list --toolchain nightly --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown' &&
+    rustup component list --toolchain nightly --installed 2>/dev/null | grep '^rust-src' >/dev/null &&
+        rustup target list --toolchain nightly --installed 2>/dev/null | grep '^wasm32-unknown-unknown' >/dev/null &&
         return
     say "rustup toolchain install nightly (rust-src, wasm32 target), for the release WASM"
     rustup toolchain install nightly --profile minimal --component rust-src \

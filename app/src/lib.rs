@@ -145,6 +145,10 @@ fn TabLink(
             return;
         }
         ev.prevent_default();
+        if page.get_untracked() == to {
+            // Already there: keep the page (and its picks) as it is.
+            return;
+        }
         #[cfg(feature = "hydrate")]
         if let Ok(history) = window().history() {
             let _ = history.push_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(path));

@@ -16,6 +16,10 @@ test("tab links switch pages in place; back, forward and unknown paths work", as
   await expect(page).toHaveURL(/\/storage$/);
   await expect(page.getByTestId("storage")).toBeVisible();
   await expect(nav.locator('a[aria-current="page"]')).toHaveText("Storage");
+  // The tab already shown: no new history entry, the page stays as it is.
+  const entries = await page.evaluate(() => history.length);
+  await nav.getByText("Storage").click();
+  expect(await page.evaluate(() => history.length)).toBe(entries);
 
   await nav.getByText("Metrics").click();
   await expect(page).toHaveURL(/\/metrics$/);

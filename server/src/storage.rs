@@ -30,6 +30,14 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+/// Where WAL durability stands; see `Storage::make_durable`.
+#[derive(Default)]
+struct WalDurability {
+    durable: wal::WalMark,
+    /// An fsync failed: from then on no append is acknowledged.
+    broken: bool,
+}
+
 /// Threads for work spread over the cores (a query's series reads, a burst
 /// of chunk encoding): as many as there are cores, up to 8.
 pub(crate) fn worker_threads() -> usize {
@@ -229,7 +237,7 @@ pub struct Storage {
     /// How far the WAL is known durable. Held while an fsync runs, so that
     /// appends arriving meanwhile wait and then find themselves covered by
     /// it, or run one fsync for all of them (group commit).
-    wal_durable: Mutex<wal::WalMark>,
+    wal_durable: Mutex<WalDurability>,
     config: StorageConfig,
     /// Samples accepted since the store was opened: a cheap "anything new?"
     /// for live dashboards, read without the head lock.
@@ -259,7 +267,7 @@ impl Storage {
             index,
             sealed,
             head: Mutex::new(head),
-            wal_durable: Mutex::new(wal::WalMark::default()),
+            wal_durable: Mutex::new(WalDurability::default()),
             config,
             accepted: AtomicU64::new(0),
             horizon: AtomicI64::new(i64::MIN),
@@ -292,16 +300,32 @@ impl Storage {
     /// the head lock, so other appends go on meanwhile, and whatever they
     /// wrote before it started is made durable by it too.
     fn make_durable(&self, mark: wal::WalMark) -> Result<(), StorageError> {
-        let mut durable = self
+        let mut state = self
             .wal_durable
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if *durable >= mark {
+        if state.broken {
+            return Err(StorageError::Io(std::io::Error::other(
+                "an earlier fsync of the WAL failed; restart TinyObs to recover from the WAL",
+            )));
+        }
+        if state.durable >= mark {
             return Ok(());
         }
-        let (file, written) = self.lock().wal_sync_target();
-        file.sync_data()?;
-        *durable = written;
+        // The head lock only for this statement: the fsync runs without it.
+        let target = self.lock().wal_sync_target();
+        let synced = target.and_then(|(file, written)| Ok(file.sync_data().map(|()| written)?));
+        let written = match synced {
+            Ok(written) => written,
+            Err(e) => {
+                // The kernel may have dropped the pages it could not write and
+                // report success to the next fsync: nothing written before
+                // this one can be acknowledged any more.
+                state.broken = true;
+                return Err(e);
+            }
+        };
+        state.durable = written;
         Ok(())
     }
 
@@ -688,6 +712,46 @@ mod tests {
         assert_eq!((report.accepted, report.duplicates), (2, 1));
         assert!(report.rejected.is_empty());
         assert_eq!(store.stats().series, 1);
+    }
+
+    #[test]
+    fn chunks_seal_by_window_at_the_ends_of_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = config(dir.path());
+        c.chunk_max_samples = 1000;
+        c.sync_wal = true;
+        let store = Storage::open(c).unwrap();
+        // Two windows of 100 ms at the very start of time, one at its end.
+        let times = [
+            i64::MIN,
+            i64::MIN + 99,
+            i64::MIN + 100,
+            i64::MAX - 1,
+            i64::MAX,
+        ];
+        for &t in &times {
+            let report = store
+                .append(&[Append::one(series_labels(0), Sample { t, v: 1.0 })])
+                .unwrap();
+            assert_eq!(report.accepted, 1);
+        }
+        // Acknowledged once more, as a duplicate, after its fsync.
+        let again = Append::one(
+            series_labels(0),
+            Sample {
+                t: i64::MAX,
+                v: 1.0,
+            },
+        );
+        assert_eq!(store.append(&[again]).unwrap().duplicates, 1);
+        let id = store.select_series(&[]).unwrap()[0].0;
+        let chunks = store.sealed.chunks(id, i64::MIN, i64::MAX).count();
+        assert_eq!(
+            chunks, 2,
+            "the first two windows are sealed, the last is open"
+        );
+        let all = store.samples(id, i64::MIN, i64::MAX).unwrap();
+        assert_eq!(all.iter().map(|s| s.t).collect::<Vec<_>>(), times);
     }
 
     proptest! {

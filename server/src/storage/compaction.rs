@@ -526,7 +526,7 @@ mod tests {
             if v.to_bits() != super::super::STALE_NAN_BITS {
                 let t = START + i * 15_000;
                 groups
-                    .entry(t.div_euclid(step) * step)
+                    .entry(t.div_euclid(step).saturating_mul(step))
                     .or_default()
                     .push((t, v));
             }

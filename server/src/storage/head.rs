@@ -307,13 +307,14 @@ impl Head {
         }
         self.rejected += report.rejected.len() as u64;
         // The samples are in the WAL already; if writing the sealed chunks
-        // fails the client hears of it, and its retry is harmless.
+        // fails the client hears of it, and its retry finds them stored
+        // (and waits for their fsync like any other append).
         self.commit(sealed)?;
         Ok((report, wal_mark))
     }
 
     /// What an fsync needs to make the WAL durable up to now.
-    pub(crate) fn wal_sync_target(&self) -> (Arc<File>, WalMark) {
+    pub(crate) fn wal_sync_target(&self) -> Result<(Arc<File>, WalMark), StorageError> {
         self.wal.sync_target()
     }
 
@@ -486,8 +487,10 @@ impl Head {
         }
         if series.open.is_empty() {
             series.first_segment = segment;
-            let start = sample.t.div_euclid(window) * window;
-            series.open_window_end = start.saturating_add(window - 1);
+            // Cannot overflow downwards, as start + window - 1 could.
+            series.open_window_end = sample
+                .t
+                .saturating_add(window - 1 - sample.t.rem_euclid(window));
         }
         series.open.push(sample);
         series.last = Some(sample);

@@ -154,7 +154,9 @@ impl SealedChunks {
         let mut placed = Vec::with_capacity(chunks.len());
         for ((id, samples), bytes) in chunks.iter().zip(encoded) {
             let (mint, maxt) = (samples[0].t, samples[samples.len() - 1].t);
-            let file = mint.div_euclid(self.window_ms) * self.window_ms;
+            let file = mint
+                .div_euclid(self.window_ms)
+                .saturating_mul(self.window_ms);
             let buf = by_file.entry(file).or_default();
             let start = buf.len() as u64;
             buf.extend_from_slice(&bytes);

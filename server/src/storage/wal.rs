@@ -47,6 +47,12 @@ pub(crate) struct Wal {
     /// Whether to fsync before acknowledging; off only for benchmarks of the
     /// rest of the engine and for tests.
     sync: bool,
+    /// A write failed part way: the segment may end in a torn record, which
+    /// replay stops at, so the next append starts a new segment.
+    torn: bool,
+    /// An fsync done here (closing a segment) failed: what was written
+    /// before it cannot be trusted to be durable.
+    sync_failed: bool,
 }
 
 impl Wal {
@@ -61,6 +67,8 @@ impl Wal {
             segment,
             segment_bytes: 0,
             sync,
+            torn: false,
+            sync_failed: false,
         })
     }
 
@@ -75,7 +83,7 @@ impl Wal {
 
     /// Writes the records, not yet durable: the caller makes them so with
     /// `sync_target` and an fsync before it acknowledges them. The mark to
-    /// wait for is `None` when nothing needs syncing.
+    /// wait for is `None` when the log is not synced at all.
     pub(crate) fn append(
         &mut self,
         series: &[(SeriesId, &Labels)],
@@ -103,14 +111,20 @@ impl Wal {
             }
             frame(&mut buf, KIND_SAMPLES, &payload);
         }
-        if buf.is_empty() {
-            return Ok(None);
+        // Even with nothing to write the caller waits for the mark: what it
+        // found already stored (duplicates) may still be waiting for its fsync.
+        if !buf.is_empty() {
+            let full =
+                self.segment_bytes > 0 && self.segment_bytes + buf.len() as u64 > SEGMENT_BYTES;
+            if full || self.torn {
+                self.rotate()?;
+            }
+            if let Err(e) = (&*self.file).write_all(&buf) {
+                self.torn = true;
+                return Err(e.into());
+            }
+            self.segment_bytes += buf.len() as u64;
         }
-        if self.segment_bytes > 0 && self.segment_bytes + buf.len() as u64 > SEGMENT_BYTES {
-            self.rotate()?;
-        }
-        (&*self.file).write_all(&buf)?;
-        self.segment_bytes += buf.len() as u64;
         Ok(self.sync.then(|| self.mark()))
     }
 
@@ -123,17 +137,29 @@ impl Wal {
 
     /// The current segment and how far it is written: an fsync of the file
     /// makes everything up to the mark durable (older segments were synced
-    /// whole when they were closed).
-    pub(crate) fn sync_target(&self) -> (Arc<File>, WalMark) {
-        (Arc::clone(&self.file), self.mark())
+    /// whole when they were closed). An error if closing one failed.
+    pub(crate) fn sync_target(&self) -> Result<(Arc<File>, WalMark), StorageError> {
+        if self.sync_failed {
+            return Err(StorageError::Io(std::io::Error::other(
+                "an fsync of a WAL segment failed",
+            )));
+        }
+        Ok((Arc::clone(&self.file), self.mark()))
     }
 
     /// Starts a new segment; the old one becomes deletable once sealed.
     pub(crate) fn rotate(&mut self) -> Result<(), StorageError> {
-        self.file.sync_all()?;
+        if let Err(e) = self.file.sync_all() {
+            self.sync_failed = true;
+            return Err(e.into());
+        }
+        // Numbered only once it exists: records never go to a file under
+        // another segment's number.
+        let file = create_segment(&self.dir, self.segment + 1)?;
         self.segment += 1;
-        self.file = Arc::new(create_segment(&self.dir, self.segment)?);
+        self.file = Arc::new(file);
         self.segment_bytes = 0;
+        self.torn = false;
         Ok(())
     }
 
