@@ -283,3 +283,19 @@ fn shortcuts(ui: ui::Ui) {
     // The app lives as long as the page.
     std::mem::forget(handle);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_names_its_page_with_or_without_a_trailing_slash() {
+        assert_eq!(Page::at("/"), Page::Dashboard);
+        assert_eq!(Page::at(""), Page::Dashboard);
+        assert_eq!(Page::at("/explore"), Page::Explore);
+        assert_eq!(Page::at("/storage/"), Page::Storage);
+        assert_eq!(Page::at("/metrics"), Page::Metrics);
+        assert_eq!(Page::at("/explorer"), Page::NotFound);
+        assert_eq!(Page::at("/explore/x"), Page::NotFound);
+    }
+}

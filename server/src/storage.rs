@@ -314,19 +314,23 @@ impl Storage {
         }
         // The head lock only for this statement: the fsync runs without it.
         let target = self.lock().wal_sync_target();
-        let synced = target.and_then(|(file, written)| Ok(file.sync_data().map(|()| written)?));
-        let written = match synced {
-            Ok(written) => written,
+        let synced = target.and_then(|(file, written)| {
+            file.sync_data()?;
+            Ok(written)
+        });
+        match synced {
+            Ok(written) => {
+                state.durable = written;
+                Ok(())
+            }
             Err(e) => {
                 // The kernel may have dropped the pages it could not write and
                 // report success to the next fsync: nothing written before
                 // this one can be acknowledged any more.
                 state.broken = true;
-                return Err(e);
+                Err(e)
             }
-        };
-        state.durable = written;
-        Ok(())
+        }
     }
 
     /// Samples accepted since this store was opened.

@@ -866,21 +866,13 @@ mod tests {
         ]
     }
 
-    proptest! {
-        #[test]
-        fn random_runs_round_trip_bit_exact(
-            ts in increasing_timestamps(),
-            values in prop::collection::vec(any_value(), 300),
-        ) {
-            let samples: Vec<Sample> = ts.iter().zip(&values).map(|(&t, &v)| at(t, v)).collect();
-            let bytes = encode(&samples).unwrap();
-            let back = decode(&bytes).unwrap();
-            prop_assert_eq!(back.len(), samples.len());
-            for (a, b) in samples.iter().zip(&back) {
-                prop_assert_eq!(a.t, b.t);
-                prop_assert_eq!(a.v.to_bits(), b.v.to_bits());
-            }
-        }
+    /// Up to 300 samples at increasing times, values of every kind.
+    fn random_run() -> impl Strategy<Value = Vec<Sample>> {
+        (
+            increasing_timestamps(),
+            prop::collection::vec(any_value(), 300),
+        )
+            .prop_map(|(ts, values)| ts.iter().zip(&values).map(|(&t, &v)| at(t, v)).collect())
     }
 
     /// The search `cheapest` prunes, done in full.
@@ -894,11 +886,18 @@ mod tests {
 
     proptest! {
         #[test]
-        fn the_pruned_search_codes_as_the_exhaustive_one(
-            ts in increasing_timestamps(),
-            values in prop::collection::vec(any_value(), 300),
-        ) {
-            let samples: Vec<Sample> = ts.iter().zip(&values).map(|(&t, &v)| at(t, v)).collect();
+        fn random_runs_round_trip_bit_exact(samples in random_run()) {
+            let bytes = encode(&samples).unwrap();
+            let back = decode(&bytes).unwrap();
+            prop_assert_eq!(back.len(), samples.len());
+            for (a, b) in samples.iter().zip(&back) {
+                prop_assert_eq!(a.t, b.t);
+                prop_assert_eq!(a.v.to_bits(), b.v.to_bits());
+            }
+        }
+
+        #[test]
+        fn the_pruned_search_codes_as_the_exhaustive_one(samples in random_run()) {
             prop_assert_eq!(
                 encode(&samples).unwrap(),
                 encode_with(&samples, cheapest_exhaustive).unwrap()
