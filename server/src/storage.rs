@@ -230,10 +230,13 @@ impl Append {
 }
 
 pub struct Storage {
+    /// Writes sealed chunks in the background (see `Sealer`). First, so that
+    /// it is dropped first: its thread finishes before the rest closes.
+    sealer: Sealer,
     db: sled::Db,
     index: Index,
-    sealed: SealedChunks,
-    head: Mutex<Head>,
+    sealed: Arc<SealedChunks>,
+    head: Arc<Mutex<Head>>,
     /// How far the WAL is known durable. Held while an fsync runs, so that
     /// appends arriving meanwhile wait and then find themselves covered by
     /// it, or run one fsync for all of them (group commit).
@@ -260,13 +263,16 @@ impl Storage {
         let sealed =
             SealedChunks::open(&db, &config.data_dir.join("chunks"), config.chunk_window_ms)?;
         let head = Head::recover(&config, &index, &sealed, compaction::read_horizon(&db)?)?;
+        let (head, sealed) = (Arc::new(Mutex::new(head)), Arc::new(sealed));
+        let sealer = Sealer::start(Arc::clone(&head), Arc::clone(&sealed))?;
         let storage = Storage {
             five_minutes: AggregateStore::open(&db, Resolution::FiveMinutes)?,
             one_hour: AggregateStore::open(&db, Resolution::OneHour)?,
             db,
             index,
             sealed,
-            head: Mutex::new(head),
+            head,
+            sealer,
             wal_durable: Mutex::new(WalDurability::default()),
             config,
             accepted: AtomicU64::new(0),
@@ -288,11 +294,19 @@ impl Storage {
     pub fn append(&self, batch: &[Append]) -> Result<AppendReport, StorageError> {
         let mut head = self.lock();
         let (report, wal_mark) = head.append(batch, &self.index, &self.sealed, self.horizon())?;
+        let (sealed_some, behind) = (head.has_pending(), head.sealing_behind());
         drop(head);
         if let Some(mark) = wal_mark {
             self.make_durable(mark)?;
         }
         self.accepted.fetch_add(report.accepted, Ordering::Relaxed);
+        // Chunks this append sealed are written by the sealer, unless it is
+        // so far behind that they would pile up: then by this append.
+        if behind {
+            self.sealer.write_now()?;
+        } else if sealed_some {
+            self.sealer.wake();
+        }
         Ok(report)
     }
 
@@ -548,6 +562,7 @@ impl Storage {
     /// Seals idle series, drops them from memory and deletes WAL segments that
     /// hold only sealed samples. Called periodically by the server.
     pub fn maintain(&self, now: Instant) -> Result<(), StorageError> {
+        let _sealing = self.sealer.exclusive();
         let mut head = self.lock();
         head.seal_idle(now, self.config.idle_after, &self.sealed)?;
         head.truncate_wal(&self.db)
@@ -556,6 +571,7 @@ impl Storage {
     /// Seals every open chunk, flushes sled and empties the WAL: the state a
     /// clean shutdown leaves, and what "bytes on disk after a flush" measures.
     pub fn flush(&self) -> Result<(), StorageError> {
+        let _sealing = self.sealer.exclusive();
         let mut head = self.lock();
         head.seal_all(&self.sealed)?;
         head.truncate_wal(&self.db)?;
@@ -564,10 +580,100 @@ impl Storage {
     }
 
     fn lock(&self) -> MutexGuard<'_, Head> {
-        // A panic while holding the lock is a bug already reported; keep serving.
-        self.head
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.head)
+    }
+}
+
+/// Takes a lock even if a panic poisoned it: the panic is a bug already
+/// reported, and the data behind the lock is kept consistent between calls.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Encodes and writes sealed chunks off the append path. At a chunk
+/// window's edge every active series seals at once, and encoding them is
+/// the costliest step of ingest; their samples are already durable in the
+/// WAL and stay readable in the head, so appends need not wait for it. A
+/// thread of its own does it, woken by the appends that seal chunks.
+struct Sealer {
+    head: Arc<Mutex<Head>>,
+    sealed: Arc<SealedChunks>,
+    /// Held while a batch is taken, encoded and written, so that one batch
+    /// is in flight at a time, and by the head's own seals (flush,
+    /// maintenance), which must not take the batch in flight. Taken before
+    /// the head lock, never while holding it.
+    sealing: Arc<Mutex<()>>,
+    wake: Option<std::sync::mpsc::SyncSender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Sealer {
+    fn start(head: Arc<Mutex<Head>>, sealed: Arc<SealedChunks>) -> Result<Self, StorageError> {
+        let sealing = Arc::new(Mutex::new(()));
+        // One wake-up waiting is enough: the thread writes all there is.
+        let (wake, woken) = std::sync::mpsc::sync_channel(1);
+        let (h, s, l) = (Arc::clone(&head), Arc::clone(&sealed), Arc::clone(&sealing));
+        let thread = std::thread::Builder::new()
+            .name("tinyobs-sealer".into())
+            .spawn(move || {
+                while woken.recv().is_ok() {
+                    let _sealing = lock(&l);
+                    if let Err(e) = write_sealed(&h, &s) {
+                        // The chunks stay in the head and are tried again at
+                        // the next wake-up, maintenance or flush.
+                        tracing::error!("writing sealed chunks failed: {e}");
+                    }
+                }
+            })?;
+        Ok(Sealer {
+            head,
+            sealed,
+            sealing,
+            wake: Some(wake),
+            thread: Some(thread),
+        })
+    }
+
+    fn wake(&self) {
+        if let Some(wake) = &self.wake {
+            // Full: a wake-up is already waiting.
+            let _ = wake.try_send(());
+        }
+    }
+
+    /// Writes what is sealed now, on the calling thread.
+    fn write_now(&self) -> Result<(), StorageError> {
+        let _sealing = lock(&self.sealing);
+        write_sealed(&self.head, &self.sealed)
+    }
+
+    /// Keeps the sealer out until dropped, after its batch in flight.
+    fn exclusive(&self) -> MutexGuard<'_, ()> {
+        lock(&self.sealing)
+    }
+}
+
+impl Drop for Sealer {
+    /// Lets the thread finish its batch and stop.
+    fn drop(&mut self) {
+        self.wake.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Writes the head's sealed chunks batch by batch, encoding each without
+/// the head lock. The caller holds the sealing lock.
+fn write_sealed(head: &Mutex<Head>, sealed: &SealedChunks) -> Result<(), StorageError> {
+    loop {
+        let Some(batch) = lock(head).start_sealing() else {
+            return Ok(());
+        };
+        let encoded = sealed::encode_all(batch.chunks())?;
+        lock(head).finish_sealing(&batch, encoded, sealed)?;
     }
 }
 
@@ -749,6 +855,7 @@ mod tests {
         );
         assert_eq!(store.append(&[again]).unwrap().duplicates, 1);
         let id = store.select_series(&[]).unwrap()[0].0;
+        store.sealer.write_now().unwrap();
         let chunks = store.sealed.chunks(id, i64::MIN, i64::MAX).count();
         assert_eq!(
             chunks, 2,
@@ -756,6 +863,50 @@ mod tests {
         );
         let all = store.samples(id, i64::MIN, i64::MAX).unwrap();
         assert_eq!(all.iter().map(|s| s.t).collect::<Vec<_>>(), times);
+    }
+
+    #[test]
+    fn sealed_chunks_are_read_from_the_head_until_the_sealer_writes_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = config(dir.path());
+        c.chunk_max_samples = 4;
+        let store = Storage::open(c).unwrap();
+        let append = |t: i64| {
+            let sample = Sample { t, v: t as f64 };
+            store
+                .append(&[Append::one(series_labels(0), sample)])
+                .unwrap()
+        };
+        let times: Vec<i64> = (0..10).collect();
+        {
+            // The sealer cannot take a batch while this is held.
+            let _sealing = store.sealer.exclusive();
+            for &t in &times {
+                assert_eq!(append(t).accepted, 1);
+            }
+            let id = store.select_series(&[]).unwrap()[0].0;
+            assert_eq!(
+                store.sealed.chunks(id, 0, 100).count(),
+                0,
+                "none written yet"
+            );
+            let read = store.samples(id, 0, 100).unwrap();
+            assert_eq!(read.iter().map(|s| s.t).collect::<Vec<_>>(), times);
+            // A retry of a sealed sample is still found, as a duplicate.
+            assert_eq!(append(1).duplicates, 1);
+            assert_eq!(append(2).duplicates, 1);
+        }
+        store.sealer.write_now().unwrap();
+        let id = store.select_series(&[]).unwrap()[0].0;
+        assert_eq!(store.sealed.chunks(id, 0, 100).count(), 2);
+        let read = store.samples(id, 0, 100).unwrap();
+        assert_eq!(read.iter().map(|s| s.t).collect::<Vec<_>>(), times);
+        assert_eq!(store.stats().sealed_samples, 8);
+        drop(store);
+        // Whatever was only in the head came back from the WAL.
+        let store = Storage::open(config(dir.path())).unwrap();
+        let read = store.samples(id, 0, 100).unwrap();
+        assert_eq!(read.iter().map(|s| s.t).collect::<Vec<_>>(), times);
     }
 
     proptest! {

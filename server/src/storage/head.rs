@@ -3,7 +3,7 @@
 
 use super::index::Index;
 use super::labels::Labels;
-use super::sealed::{RawRemoval, SealedChunks, Totals};
+use super::sealed::{self, RawRemoval, SealedChunks, Totals};
 use super::wal::{self, Record, Wal, WalMark};
 use super::{
     Append, CardinalityLimit, METRIC_NAME, Sample, SeriesId, StorageConfig, StorageError,
@@ -59,7 +59,7 @@ pub struct AppendReport {
 }
 
 struct HeadSeries {
-    canonical: Vec<u8>,
+    labels: Labels,
     /// The open chunk, in time order.
     open: Vec<Sample>,
     /// The last millisecond of the chunk window `open` lies in: a later
@@ -72,22 +72,34 @@ struct HeadSeries {
     last_write: Instant,
 }
 
-/// Chunks sealed out of the head and not yet in the chunk files. An append
-/// writes them all at its end (one fsync for the lot) before it releases the
-/// head lock; they stay here only if that write failed, to be retried.
+/// Chunks sealed out of the head and not yet in the chunk files. Their
+/// samples are in the WAL, so an append need not wait for them: they are
+/// encoded without the head lock and written in one go (see
+/// `Head::start_sealing`). Until then reads find them here.
 #[derive(Default)]
-struct Pending {
+pub(crate) struct Pending {
     chunks: Vec<(SeriesId, Vec<Sample>)>,
+    samples: u64,
     /// WAL segment of the oldest sample pending: the WAL keeps it until written.
     first_segment: Option<u64>,
 }
 
+impl Pending {
+    pub(crate) fn chunks(&self) -> &[(SeriesId, Vec<Sample>)] {
+        &self.chunks
+    }
+}
+
 pub(crate) struct Head {
-    ids: HashMap<Vec<u8>, SeriesId>,
+    ids: HashMap<Labels, SeriesId>,
     /// Keyed by the ids TinyObs hands out, so the fast non-keyed Fx hash is
     /// safe here; it is looked up for every sample.
     series: FxHashMap<SeriesId, HeadSeries>,
+    /// Sealed since the last batch was taken for writing.
     pending: Pending,
+    /// The batch being encoded and written, older than `pending`; left here
+    /// if its write failed, to be written again first.
+    sealing: Option<Arc<Pending>>,
     wal: Wal,
     totals: Totals,
     head_samples: u64,
@@ -120,6 +132,7 @@ impl Head {
             ids: HashMap::new(),
             series: FxHashMap::default(),
             pending: Pending::default(),
+            sealing: None,
             // Replay first, then open a fresh segment after the replayed ones.
             wal: Wal::open(&wal_dir, config.sync_wal)?,
             totals,
@@ -212,7 +225,7 @@ impl Head {
         let mut accepted: Vec<(SeriesId, Sample)> = Vec::with_capacity(batch.len());
         // Series created by this batch; they join the head only once the WAL
         // write succeeded, so a failed write leaves no trace.
-        let mut fresh: HashMap<Vec<u8>, (SeriesId, &Labels)> = HashMap::new();
+        let mut fresh: HashMap<&Labels, SeriesId> = HashMap::new();
         // Newest sample per series including this batch's accepted ones.
         let mut pending_last: FxHashMap<SeriesId, Sample> = FxHashMap::default();
         let next_id_before = self.next_id;
@@ -225,12 +238,11 @@ impl Head {
                 // No sample, no series: an empty remote_write series leaves no trace.
                 continue;
             }
-            let canonical = item.labels.encode();
-            let id = match self.ids.get(&canonical) {
+            let id = match self.ids.get(&item.labels) {
                 Some(&id) => Some(id),
-                None => match fresh.get(&canonical) {
-                    Some(&(id, _)) => Some(id),
-                    None => match index.lookup(&canonical)? {
+                None => match fresh.get(&item.labels) {
+                    Some(&id) => Some(id),
+                    None => match index.lookup(&item.labels.encode())? {
                         Some(id) => {
                             self.load(id, index, sealed, now)?;
                             Some(id)
@@ -244,7 +256,7 @@ impl Head {
                 None => {
                     let id = self.next_id;
                     self.next_id += 1;
-                    fresh.insert(canonical, (id, &item.labels));
+                    fresh.insert(&item.labels, id);
                     id
                 }
             };
@@ -280,7 +292,8 @@ impl Head {
             }
         }
 
-        let mut new_series: Vec<(SeriesId, &Labels)> = fresh.values().copied().collect();
+        let mut new_series: Vec<(SeriesId, &Labels)> =
+            fresh.iter().map(|(&labels, &id)| (id, labels)).collect();
         new_series.sort_by_key(|(id, _)| *id);
         if let Err(e) = self.check_limits(&new_series) {
             self.next_id = next_id_before;
@@ -295,21 +308,17 @@ impl Head {
         };
         let segment = self.wal.current_segment();
         report.accepted = accepted.len() as u64;
-        for (canonical, (id, labels)) in fresh {
+        for (labels, id) in fresh {
             index.insert(id, labels)?;
             self.series_count += 1;
             let name = labels.metric_name().unwrap_or_default();
             *self.per_metric.entry(name.to_string()).or_default() += 1;
-            self.track(id, canonical, None, now);
+            self.track(id, labels.clone(), None, now);
         }
         for (id, sample) in accepted {
             self.push(id, sample, segment, now);
         }
         self.rejected += report.rejected.len() as u64;
-        // The samples are in the WAL already; if writing the sealed chunks
-        // fails the client hears of it, and its retry finds them stored
-        // (and waits for their fsync like any other append).
-        self.commit(sealed)?;
         Ok((report, wal_mark))
     }
 
@@ -400,8 +409,19 @@ impl Head {
         if let Some(series) = self.series.get(&id) {
             return Some(series.last);
         }
-        let pending = self.pending.chunks.iter().rev().find(|(i, _)| *i == id);
-        pending.map(|(_, chunk)| chunk.last().copied())
+        self.newest_unwritten(id).map(Some)
+    }
+
+    /// Sealed chunks not yet in the chunk files, oldest first.
+    fn unwritten(&self) -> impl DoubleEndedIterator<Item = &(SeriesId, Vec<Sample>)> {
+        let sealing = self.sealing.iter().flat_map(|batch| &batch.chunks);
+        sealing.chain(&self.pending.chunks)
+    }
+
+    /// The last sample of the newest unwritten chunk of `id`.
+    fn newest_unwritten(&self, id: SeriesId) -> Option<Sample> {
+        let chunk = self.unwritten().rev().find(|(i, _)| *i == id);
+        chunk.and_then(|(_, samples)| samples.last().copied())
     }
 
     /// Whether exactly this sample (time and value bits) is already stored or
@@ -424,7 +444,7 @@ impl Head {
         {
             return Ok(same(&series.open[i]));
         }
-        for (_, chunk) in self.pending.chunks.iter().filter(|(i, _)| *i == id) {
+        for (_, chunk) in self.unwritten().filter(|(i, _)| *i == id) {
             if let Ok(i) = chunk.binary_search_by_key(&s.t, |x| x.t) {
                 return Ok(same(&chunk[i]));
             }
@@ -449,21 +469,20 @@ impl Head {
         if self.series.contains_key(&id) {
             return Ok(());
         }
-        let canonical = index.labels(id)?.encode();
-        let pending_last = self.pending.chunks.iter().rev().find(|(i, _)| *i == id);
-        let last = match pending_last {
-            Some((_, chunk)) => chunk.last().copied(),
+        let labels = index.labels(id)?;
+        let last = match self.newest_unwritten(id) {
+            Some(sample) => Some(sample),
             None => sealed.last_sample(id)?,
         };
-        self.track(id, canonical, last, now);
+        self.track(id, labels, last, now);
         Ok(())
     }
 
     /// Registers a series in the head with an empty open chunk.
-    fn track(&mut self, id: SeriesId, canonical: Vec<u8>, last: Option<Sample>, now: Instant) {
-        self.ids.insert(canonical.clone(), id);
+    fn track(&mut self, id: SeriesId, labels: Labels, last: Option<Sample>, now: Instant) {
+        self.ids.insert(labels.clone(), id);
         let series = HeadSeries {
-            canonical,
+            labels,
             open: Vec::new(),
             open_window_end: i64::MIN,
             last,
@@ -507,6 +526,7 @@ impl Head {
         }
         let capacity = series.open.len();
         let chunk = std::mem::replace(&mut series.open, Vec::with_capacity(capacity));
+        pending.samples += chunk.len() as u64;
         pending.chunks.push((id, chunk));
         pending.first_segment = Some(
             pending
@@ -515,28 +535,67 @@ impl Head {
         );
     }
 
-    /// Writes the pending chunks and the totals that count them.
+    /// Writes every sealed chunk and the totals that count them, encoding
+    /// under the head lock: for recovery and the periodic and final seals,
+    /// which the sealing lock keeps apart from a batch being encoded.
     fn commit(&mut self, sealed: &SealedChunks) -> Result<(), StorageError> {
-        if self.pending.chunks.is_empty() {
-            return Ok(());
+        while let Some(batch) = self.start_sealing() {
+            let encoded = sealed::encode_all(&batch.chunks)?;
+            self.finish_sealing(&batch, encoded, sealed)?;
         }
-        let mut next = self.totals;
-        for (_, chunk) in &self.pending.chunks {
-            next.add(chunk);
-        }
-        sealed.write(&self.pending.chunks, &next)?;
-        self.head_samples -= next.samples - self.totals.samples;
-        self.totals = next;
-        self.pending = Pending::default();
         Ok(())
     }
 
+    /// Takes the sealed chunks as a batch to encode without the head lock;
+    /// `None` if there are none. They stay readable until written. The
+    /// caller holds the sealing lock, so one batch is in flight at a time; a
+    /// batch whose write failed is taken again.
+    pub(crate) fn start_sealing(&mut self) -> Option<Arc<Pending>> {
+        if self.sealing.is_none() && !self.pending.chunks.is_empty() {
+            self.sealing = Some(Arc::new(std::mem::take(&mut self.pending)));
+        }
+        self.sealing.clone()
+    }
+
+    /// Writes a batch from `start_sealing`, encoded in order, with the totals
+    /// that count it.
+    pub(crate) fn finish_sealing(
+        &mut self,
+        batch: &Pending,
+        encoded: Vec<Vec<u8>>,
+        sealed: &SealedChunks,
+    ) -> Result<(), StorageError> {
+        let mut next = self.totals;
+        for (_, chunk) in &batch.chunks {
+            next.add(chunk);
+        }
+        sealed.write(&batch.chunks, encoded, &next)?;
+        self.head_samples -= next.samples - self.totals.samples;
+        self.totals = next;
+        self.sealing = None;
+        Ok(())
+    }
+
+    /// Whether sealed chunks pile up behind a batch still being written, as
+    /// many as it holds: the appender then writes them itself, so that the
+    /// head never holds more than two generations of them.
+    pub(crate) fn sealing_behind(&self) -> bool {
+        self.sealing
+            .as_ref()
+            .is_some_and(|batch| self.pending.samples >= batch.samples.max(1))
+    }
+
+    /// Whether there are sealed chunks to write.
+    pub(crate) fn has_pending(&self) -> bool {
+        !self.pending.chunks.is_empty()
+    }
+
     /// Copies the open samples of `id` in `[mint, maxt]`.
-    /// Pending chunks included: they are not in the chunk files yet.
+    /// Unwritten sealed chunks included: they are not in the chunk files yet.
     pub(crate) fn open_samples(&self, id: SeriesId, mint: i64, maxt: i64) -> Vec<Sample> {
-        let pending = self.pending.chunks.iter().filter(|(i, _)| *i == id);
+        let unwritten = self.unwritten().filter(|(i, _)| *i == id);
         let open = self.series.get(&id).map(|s| &s.open);
-        pending
+        unwritten
             .map(|(_, chunk)| chunk)
             .chain(open)
             .flatten()
@@ -568,7 +627,7 @@ impl Head {
         for id in idle {
             let mut series = self.series.remove(&id).expect("listed above");
             Self::seal(&mut series, id, &mut self.pending);
-            self.ids.remove(&series.canonical);
+            self.ids.remove(&series.labels);
         }
         self.commit(sealed)
     }
@@ -584,6 +643,7 @@ impl Head {
             .filter(|s| !s.open.is_empty())
             .map(|s| s.first_segment)
             .chain(self.pending.first_segment)
+            .chain(self.sealing.as_ref().and_then(|b| b.first_segment))
             .min();
         let keep_from = match keep_from {
             Some(n) => n,

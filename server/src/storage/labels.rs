@@ -11,8 +11,17 @@ pub const METRIC_NAME: &str = "__name__";
 
 /// A series' label set, sorted by name with unique names and no empty values
 /// (an empty value means "no such label" in Prometheus).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct Labels(Vec<(String, String)>);
+///
+/// Names and values are held back to back in one string, so that a label
+/// set costs two allocations rather than two per label: a remote_write
+/// request builds one per series it carries.
+#[derive(Clone, PartialEq, Eq, Hash, Default)]
+pub struct Labels {
+    /// Each label's name then value, in name order.
+    text: Box<str>,
+    /// Where each name and each value ends in `text`.
+    ends: Box<[usize]>,
+}
 
 impl Labels {
     /// Builds a label set from pairs in any order; empty values are dropped and
@@ -20,62 +29,75 @@ impl Labels {
     pub fn new<I, N, V>(pairs: I) -> Self
     where
         I: IntoIterator<Item = (N, V)>,
-        N: Into<String>,
-        V: Into<String>,
+        N: AsRef<str>,
+        V: AsRef<str>,
     {
-        let mut pairs: Vec<(String, String)> = pairs
-            .into_iter()
-            .map(|(n, v)| (n.into(), v.into()))
-            .collect();
+        let mut pairs: Vec<(N, V)> = pairs.into_iter().collect();
         // A stable sort keeps repeated names in input order; keeping the last
         // of each run gives "last value wins". Sorting a short Vec in place is
         // far cheaper than a map on the ingest path.
-        pairs.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut out: Vec<(String, String)> = Vec::with_capacity(pairs.len());
-        for (name, value) in pairs {
-            match out.last_mut() {
-                Some(last) if last.0 == name => last.1 = value,
-                _ => out.push((name, value)),
+        pairs.sort_by(|a, b| a.0.as_ref().cmp(b.0.as_ref()));
+        let kept = pairs.iter().enumerate().filter(|&(i, (name, value))| {
+            let last_of_name = pairs
+                .get(i + 1)
+                .is_none_or(|next| next.0.as_ref() != name.as_ref());
+            last_of_name && !value.as_ref().is_empty()
+        });
+        let size = kept
+            .clone()
+            .map(|(_, (n, v))| n.as_ref().len() + v.as_ref().len())
+            .sum();
+        let mut text = String::with_capacity(size);
+        let mut ends = Vec::with_capacity(pairs.len() * 2);
+        for (_, (name, value)) in kept {
+            for part in [name.as_ref(), value.as_ref()] {
+                text.push_str(part);
+                ends.push(text.len());
             }
         }
-        out.retain(|(_, v)| !v.is_empty());
-        Labels(out)
+        Labels {
+            text: text.into(),
+            ends: ends.into(),
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .binary_search_by(|(n, _)| n.as_str().cmp(name))
-            .ok()
-            .map(|i| self.0[i].1.as_str())
+        self.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
     }
 
     pub fn metric_name(&self) -> Option<&str> {
         self.get(METRIC_NAME)
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    /// The labels in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + Clone {
+        (0..self.len()).map(|i| {
+            let start = if i == 0 { 0 } else { self.ends[2 * i - 1] };
+            let (name_end, end) = (self.ends[2 * i], self.ends[2 * i + 1]);
+            (&self.text[start..name_end], &self.text[name_end..end])
+        })
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.ends.len() / 2
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.ends.is_empty()
     }
 
     pub fn to_map(&self) -> BTreeMap<String, String> {
-        self.0.iter().cloned().collect()
+        self.iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
     }
 
     /// The canonical byte form, the series' key in the index: for each label in
     /// name order, `varint(len) name varint(len) value`. Length prefixes rather
     /// than separators, because a label value may hold any byte.
     pub fn encode(&self) -> Vec<u8> {
-        let size: usize = self.0.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
-        let mut out = Vec::with_capacity(size);
-        for (name, value) in &self.0 {
+        let mut out = Vec::with_capacity(self.text.len() + self.ends.len() * 2);
+        for (name, value) in self.iter() {
             put_bytes(&mut out, name.as_bytes());
             put_bytes(&mut out, value.as_bytes());
         }
@@ -84,16 +106,47 @@ impl Labels {
 
     /// Reverses [`Labels::encode`]; `None` for bytes it did not produce.
     pub fn decode(mut bytes: &[u8]) -> Option<Self> {
-        let mut pairs = Vec::new();
+        let mut text = String::with_capacity(bytes.len());
+        let mut ends = Vec::new();
+        let mut previous_name = None;
         while !bytes.is_empty() {
-            let name = take_bytes(&mut bytes)?;
-            let value = take_bytes(&mut bytes)?;
-            pairs.push((
-                String::from_utf8(name.to_vec()).ok()?,
-                String::from_utf8(value.to_vec()).ok()?,
-            ));
+            let start = text.len();
+            let name = std::str::from_utf8(take_bytes(&mut bytes)?).ok()?;
+            let value = std::str::from_utf8(take_bytes(&mut bytes)?).ok()?;
+            if previous_name.is_some_and(|p: std::ops::Range<usize>| &text[p] >= name)
+                || value.is_empty()
+            {
+                return None;
+            }
+            text.push_str(name);
+            ends.push(text.len());
+            previous_name = Some(start..text.len());
+            text.push_str(value);
+            ends.push(text.len());
         }
-        Some(Labels(pairs))
+        Some(Labels {
+            text: text.into(),
+            ends: ends.into(),
+        })
+    }
+}
+
+impl Ord for Labels {
+    /// Label by label, name then value: the order of Prometheus's output.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.iter().cmp(other.iter())
+    }
+}
+
+impl PartialOrd for Labels {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Debug for Labels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
     }
 }
 
@@ -255,6 +308,30 @@ mod tests {
         let labels = Labels::new([(METRIC_NAME, "up"), ("v", "a\0b\u{ff}=\"}")]);
         assert_eq!(Labels::decode(&labels.encode()), Some(labels));
         assert_eq!(Labels::decode(&[5, b'a']), None);
+    }
+
+    #[test]
+    fn label_sets_order_label_by_label_not_by_their_bytes() {
+        let pair = |n: &str, v: &str| Labels::new([(n, v)]);
+        // The bytes put the shorter value first; Prometheus compares values.
+        assert!(pair("a", "10") < pair("a", "2"));
+        assert!(pair("a", "1") < Labels::new([("a", "1"), ("b", "0")]));
+        assert_eq!(Labels::new([("a", "1"), ("a", "2")]), pair("a", "2"));
+        assert_eq!(Labels::new([("a", "1"), ("a", "")]).len(), 0);
+    }
+
+    #[test]
+    fn only_canonical_bytes_decode() {
+        let unsorted = [pair_bytes("b"), pair_bytes("a")].concat();
+        assert_eq!(Labels::decode(&unsorted), None);
+        let repeated = [pair_bytes("a"), pair_bytes("a")].concat();
+        assert_eq!(Labels::decode(&repeated), None);
+        assert_eq!(Labels::decode(&[1, b'a', 0]), None, "empty value");
+        assert_eq!(Labels::decode(&[1, 0xff, 1, b'x']), None, "not UTF-8");
+    }
+
+    fn pair_bytes(name: &str) -> Vec<u8> {
+        Labels::new([(name, "v")]).encode()
     }
 
     #[test]

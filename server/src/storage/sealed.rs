@@ -139,17 +139,17 @@ impl SealedChunks {
     }
 
     /// Stores chunks (each a series id and its samples, 1..=1024 in time
-    /// order) and the new totals. The bytes are appended to the chunk files
+    /// order, with its bytes from `encode_all`) and the new totals. The bytes are appended to the chunk files
     /// and fdatasync'ed *before* sled learns where they are, so a reference
     /// that survives a crash always points at durable bytes; bytes whose
     /// reference is lost are never read, and their samples are still in the WAL.
     pub(crate) fn write(
         &self,
         chunks: &[(SeriesId, Vec<Sample>)],
+        encoded: Vec<Vec<u8>>,
         totals: &Totals,
     ) -> Result<(), StorageError> {
-        // Encode first, grouped by chunk file, outside the file lock.
-        let encoded = encode_all(chunks)?;
+        // Grouped by chunk file, outside the file lock.
         let mut by_file: HashMap<i64, Vec<u8>> = HashMap::new();
         let mut placed = Vec::with_capacity(chunks.len());
         for ((id, samples), bytes) in chunks.iter().zip(encoded) {
@@ -403,9 +403,8 @@ fn unzigzag(v: u64) -> i64 {
 }
 
 /// Encodes chunks in order, on every core when there are many: at a chunk
-/// window's edge every active series seals at once, and ingest waits on the
-/// head until they are written.
-fn encode_all(chunks: &[(SeriesId, Vec<Sample>)]) -> Result<Vec<Vec<u8>>, StorageError> {
+/// window's edge every active series seals at once.
+pub(crate) fn encode_all(chunks: &[(SeriesId, Vec<Sample>)]) -> Result<Vec<Vec<u8>>, StorageError> {
     /// Fewer chunks than this are encoded on the calling thread.
     const PARALLEL_MIN: usize = 64;
     let encode_part = |part: &[(SeriesId, Vec<Sample>)]| {
@@ -446,14 +445,17 @@ mod tests {
             .collect()
     }
 
+    fn write(sealed: &SealedChunks, chunks: &[(SeriesId, Vec<Sample>)], totals: &Totals) {
+        let encoded = encode_all(chunks).unwrap();
+        sealed.write(chunks, encoded, totals).unwrap();
+    }
+
     /// A temporary store holding one chunk of series 1 from time 0, in 1 s windows.
     fn one_chunk_store() -> (tempfile::TempDir, sled::Db, SealedChunks) {
         let dir = tempfile::tempdir().unwrap();
         let db = sled::Config::new().temporary(true).open().unwrap();
         let sealed = SealedChunks::open(&db, dir.path(), 1000).unwrap();
-        sealed
-            .write(&[(1, samples(0))], &Totals::default())
-            .unwrap();
+        write(&sealed, &[(1, samples(0))], &Totals::default());
         (dir, db, sealed)
     }
 
@@ -494,7 +496,7 @@ mod tests {
         for start in [0i64, 100, 200] {
             let chunk = samples(start);
             totals.add(&chunk);
-            sealed.write(&[(3, chunk)], &totals).unwrap();
+            write(&sealed, &[(3, chunk)], &totals);
         }
         assert_eq!(first_times(&sealed, 3, 150, 205), vec![100, 200]);
         assert_eq!(sealed.chunks(4, 0, 1000).count(), 0);
@@ -523,9 +525,7 @@ mod tests {
             .unwrap();
         std::io::Write::write_all(&mut file, b"torn chunk").unwrap();
         let reopened = SealedChunks::open(&db, dir.path(), 1000).unwrap();
-        reopened
-            .write(&[(1, samples(200))], &Totals::default())
-            .unwrap();
+        write(&reopened, &[(1, samples(200))], &Totals::default());
         assert_eq!(first_times(&reopened, 1, 0, 1000), vec![0, 200]);
     }
 
