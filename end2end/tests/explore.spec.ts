@@ -13,6 +13,9 @@ test("explore: search, pick series into one chart, table and CSV", async ({ page
   ], 10);
 
   await page.goto("/explore");
+  // The list is fetched by the hydrated page: text typed before hydration
+  // would be reset by it.
+  await expect(page.getByTestId("explore-metric").filter({ hasText: id }).first()).toBeVisible();
   await page.getByTestId("explore-search").fill(id);
   await expect(page.getByTestId("explore-metric")).toHaveCount(2);
 
