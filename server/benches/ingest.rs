@@ -101,6 +101,11 @@ PromQL over the {hours} h, each query {} times:
 struct Row {
     name: String,
     samples_per_s: f64,
+    /// CPU time (user + system) the server spent while ingesting, per
+    /// million samples: steadier than the rate on a noisy machine. Work a
+    /// peer defers past the last request (VictoriaMetrics merges in the
+    /// background) is not in it.
+    cpu_s_per_million: Option<f64>,
     bytes_per_sample: Option<f64>,
     peak_rss_mb: Option<f64>,
     /// PromQL timings and answers, for the peers queried over HTTP.
@@ -109,15 +114,16 @@ struct Row {
 
 fn render(rows: &[Row], hours: i64) -> String {
     let mut out = format!(
-        "| target ({hours} h, {SERIES} series) | ingest samples/s | bytes/sample on disk | peak RSS MiB |\n|---|---|---|---|\n"
+        "| target ({hours} h, {SERIES} series) | ingest samples/s | server CPU s per million samples | bytes/sample on disk | peak RSS MiB |\n|---|---|---|---|---|\n"
     );
     for r in rows {
         let opt =
             |v: Option<f64>, prec: usize| v.map_or("n/a".to_string(), |v| format!("{v:.prec$}"));
         out += &format!(
-            "| {} | {:.0} | {} | {} |\n",
+            "| {} | {:.0} | {} | {} | {} |\n",
             r.name,
             r.samples_per_s,
+            opt(r.cpu_s_per_million, 3),
             opt(r.bytes_per_sample, 3),
             opt(r.peak_rss_mb, 1)
         );
@@ -130,6 +136,9 @@ fn render(rows: &[Row], hours: i64) -> String {
                     "\nTinyObs / {peer}: ingest rate x{:.2}",
                     t.samples_per_s / p.samples_per_s
                 );
+                if let (Some(a), Some(b)) = (t.cpu_s_per_million, p.cpu_s_per_million) {
+                    out += &format!(", CPU per sample x{a:.2}", a = a / b);
+                }
                 if let (Some(a), Some(b)) = (t.bytes_per_sample, p.bytes_per_sample) {
                     out += &format!(", bytes/sample x{:.2}", a / b);
                 }
@@ -179,6 +188,7 @@ fn bench_storage_layer(w: &Workload, total: u64) -> Row {
     Row {
         name: "TinyObs storage layer (in process)".into(),
         samples_per_s: total as f64 / elapsed,
+        cpu_s_per_million: None,
         bytes_per_sample: Some(bytes as f64 / total as f64),
         peak_rss_mb: None,
         queries: Vec::new(),
@@ -275,6 +285,7 @@ async fn measure_peer(
     // time, as Prometheus's shards stay close in time: a peer that only
     // accepts recent samples (Prometheus's head) never sees a shard lag behind.
     let began = Instant::now();
+    let cpu_before = cpu_seconds(child.id());
     let url = format!("{base}/api/v1/write");
     for k in 0..requests[0].len() {
         let mut sends = tokio::task::JoinSet::new();
@@ -305,6 +316,9 @@ async fn measure_peer(
         }
     }
     let elapsed = began.elapsed().as_secs_f64();
+    let cpu = cpu_before
+        .zip(cpu_seconds(child.id()))
+        .map(|(before, after)| (after - before) / (total as f64 / 1e6));
 
     // Peak RSS while ingesting; TinyObs's flush is its clean stop, so it is
     // read before any flush for every peer alike.
@@ -337,6 +351,7 @@ async fn measure_peer(
     Ok(Row {
         name: peer.name().into(),
         samples_per_s: total as f64 / elapsed,
+        cpu_s_per_million: cpu,
         bytes_per_sample: Some(bytes as f64 / total as f64),
         peak_rss_mb: rss,
         queries: timings,
@@ -462,6 +477,22 @@ fn stop(_peer: Peer, child: &mut Child) {
             .status();
         let _ = child.wait();
     }
+}
+
+/// CPU time (user + system, all threads) a live process has used so far.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // USER_HZ: 100 on every Linux this runs on; `getconf CLK_TCK` says so.
+    let hz = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse().ok())
+        .unwrap_or(100.0);
+    Some(ticks / hz)
 }
 
 /// Peak resident memory (VmHWM) of a live process.

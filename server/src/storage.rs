@@ -24,7 +24,7 @@ use aggregate::AggregateStore;
 use app::model::{CompactionRun, MetricType, ResolutionStats};
 use head::Head;
 use index::Index;
-use sealed::SealedChunks;
+use sealed::{Cores, SealedChunks};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -620,7 +620,9 @@ impl Sealer {
             .spawn(move || {
                 while woken.recv().is_ok() {
                     let _sealing = lock(&l);
-                    if let Err(e) = write_sealed(&h, &s) {
+                    // On this thread alone: the other cores keep serving
+                    // appends and queries meanwhile.
+                    if let Err(e) = write_sealed(&h, &s, Cores::One) {
                         // The chunks stay in the head and are tried again at
                         // the next wake-up, maintenance or flush.
                         tracing::error!("writing sealed chunks failed: {e}");
@@ -643,10 +645,11 @@ impl Sealer {
         }
     }
 
-    /// Writes what is sealed now, on the calling thread.
+    /// Writes what is sealed now, on the calling thread (and every core):
+    /// the caller waits for it.
     fn write_now(&self) -> Result<(), StorageError> {
         let _sealing = lock(&self.sealing);
-        write_sealed(&self.head, &self.sealed)
+        write_sealed(&self.head, &self.sealed, Cores::All)
     }
 
     /// Keeps the sealer out until dropped, after its batch in flight.
@@ -667,12 +670,16 @@ impl Drop for Sealer {
 
 /// Writes the head's sealed chunks batch by batch, encoding each without
 /// the head lock. The caller holds the sealing lock.
-fn write_sealed(head: &Mutex<Head>, sealed: &SealedChunks) -> Result<(), StorageError> {
+fn write_sealed(
+    head: &Mutex<Head>,
+    sealed: &SealedChunks,
+    cores: Cores,
+) -> Result<(), StorageError> {
     loop {
         let Some(batch) = lock(head).start_sealing() else {
             return Ok(());
         };
-        let encoded = sealed::encode_all(batch.chunks())?;
+        let encoded = sealed::encode_all(batch.chunks(), cores)?;
         lock(head).finish_sealing(&batch, encoded, sealed)?;
     }
 }
@@ -877,7 +884,10 @@ mod tests {
                 .append(&[Append::one(series_labels(0), sample)])
                 .unwrap()
         };
-        let times: Vec<i64> = (0..10).collect();
+        // One chunk sealed, two samples open: a second sealed chunk of the
+        // one series would put the sealer a generation behind, and the
+        // append would wait to write it itself.
+        let times: Vec<i64> = (0..6).collect();
         {
             // The sealer cannot take a batch while this is held.
             let _sealing = store.sealer.exclusive();
@@ -898,10 +908,10 @@ mod tests {
         }
         store.sealer.write_now().unwrap();
         let id = store.select_series(&[]).unwrap()[0].0;
-        assert_eq!(store.sealed.chunks(id, 0, 100).count(), 2);
+        assert_eq!(store.sealed.chunks(id, 0, 100).count(), 1);
         let read = store.samples(id, 0, 100).unwrap();
         assert_eq!(read.iter().map(|s| s.t).collect::<Vec<_>>(), times);
-        assert_eq!(store.stats().sealed_samples, 8);
+        assert_eq!(store.stats().sealed_samples, 4);
         drop(store);
         // Whatever was only in the head came back from the WAL.
         let store = Storage::open(config(dir.path())).unwrap();

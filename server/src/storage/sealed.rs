@@ -402,9 +402,20 @@ fn unzigzag(v: u64) -> i64 {
     ((v >> 1) as i64) ^ -((v & 1) as i64)
 }
 
-/// Encodes chunks in order, on every core when there are many: at a chunk
-/// window's edge every active series seals at once.
-pub(crate) fn encode_all(chunks: &[(SeriesId, Vec<Sample>)]) -> Result<Vec<Vec<u8>>, StorageError> {
+/// How many cores `encode_all` may use.
+#[derive(Clone, Copy, PartialEq)]
+pub(crate) enum Cores {
+    /// The calling thread: encoding runs beside other work.
+    One,
+    /// Every core, when there are many chunks: someone waits for them.
+    All,
+}
+
+/// Encodes chunks in order.
+pub(crate) fn encode_all(
+    chunks: &[(SeriesId, Vec<Sample>)],
+    cores: Cores,
+) -> Result<Vec<Vec<u8>>, StorageError> {
     /// Fewer chunks than this are encoded on the calling thread.
     const PARALLEL_MIN: usize = 64;
     let encode_part = |part: &[(SeriesId, Vec<Sample>)]| {
@@ -413,7 +424,7 @@ pub(crate) fn encode_all(chunks: &[(SeriesId, Vec<Sample>)]) -> Result<Vec<Vec<u
             .collect::<Result<Vec<_>, _>>()
     };
     let threads = crate::storage::worker_threads();
-    if threads < 2 || chunks.len() < PARALLEL_MIN {
+    if cores == Cores::One || threads < 2 || chunks.len() < PARALLEL_MIN {
         return encode_part(chunks);
     }
     std::thread::scope(|scope| {
@@ -446,7 +457,7 @@ mod tests {
     }
 
     fn write(sealed: &SealedChunks, chunks: &[(SeriesId, Vec<Sample>)], totals: &Totals) {
-        let encoded = encode_all(chunks).unwrap();
+        let encoded = encode_all(chunks, Cores::All).unwrap();
         sealed.write(chunks, encoded, totals).unwrap();
     }
 
