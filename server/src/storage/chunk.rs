@@ -337,6 +337,9 @@ struct Plan {
     side: Vec<u8>,
     zs: Vec<u64>,
     base: u8,
+    /// Bits of `zs` the model codes as uniform symbols: all but the top
+    /// three of each (see `floor`).
+    uniform_bits: usize,
     /// The range-coded `zs` alone, kept from pricing the plan.
     coded: Option<Vec<u8>>,
 }
@@ -393,8 +396,20 @@ impl Plan {
             _ => ((i128::from(r) - i128::from(center)) / i128::from(gcd)) as i64,
         };
         plan.zs = residuals.into_iter().map(|r| zigzag(quotient(r))).collect();
-        let mut lengths: Vec<u8> = plan.zs.iter().map(|&z| bit_length(z)).collect();
-        plan.base = *lengths.select_nth_unstable(plan.zs.len() / 2).1;
+        // The median bit length, counted rather than sorted: there are 65.
+        let mut lengths = [0usize; 65];
+        for &z in &plan.zs {
+            lengths[bit_length(z) as usize] += 1;
+        }
+        let mut below = 0;
+        let median = plan.zs.len() / 2;
+        plan.base = (0..=64u8)
+            .find(|&k| {
+                below += lengths[k as usize];
+                below > median
+            })
+            .expect("the median is among the lengths counted");
+        plan.uniform_bits = (3..=64).map(|k| (k - 3) * lengths[k]).sum::<usize>();
         plan.side.push(plan.base);
         plan
     }
@@ -411,12 +426,7 @@ impl Plan {
     /// three of each), which no coder makes smaller. The range coder's
     /// output is at least their count in bytes (plus its flush).
     fn floor(&self) -> usize {
-        let uniform: u64 = self
-            .zs
-            .iter()
-            .map(|&z| u64::from(bit_length(z).saturating_sub(3)))
-            .sum();
-        self.side.len() + (uniform / 8) as usize
+        self.side.len() + self.uniform_bits / 8
     }
 
     /// Bytes this plan adds to a chunk, the range coder's flush included.
