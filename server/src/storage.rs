@@ -658,13 +658,20 @@ impl Sealer {
     }
 }
 
-impl Drop for Sealer {
-    /// Lets the thread finish its batch and stop.
-    fn drop(&mut self) {
+impl Sealer {
+    /// Lets the thread finish its batch and stop; later seals are written
+    /// by the appends that fall a generation behind, maintenance and flush.
+    fn stop(&mut self) {
         self.wake.take();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+impl Drop for Sealer {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
@@ -917,6 +924,31 @@ mod tests {
         let store = Storage::open(config(dir.path())).unwrap();
         let read = store.samples(id, 0, 100).unwrap();
         assert_eq!(read.iter().map(|s| s.t).collect::<Vec<_>>(), times);
+    }
+
+    #[test]
+    fn an_append_writes_sealed_chunks_itself_when_a_generation_waits() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = config(dir.path());
+        c.chunk_max_samples = 2;
+        let mut store = Storage::open(c).unwrap();
+        // Nothing is written in the background from here on.
+        store.sealer.stop();
+        let times: Vec<i64> = (0..=6).collect();
+        for &t in &times {
+            let sample = Sample { t, v: 1.0 };
+            store
+                .append(&[Append::one(series_labels(0), sample)])
+                .unwrap();
+        }
+        let id = store.select_series(&[]).unwrap()[0].0;
+        // [0, 1] waited alone; [2, 3] made two for one series, so the append
+        // that sealed it wrote both; [4, 5] waits.
+        assert_eq!(store.sealed.chunks(id, 0, 100).count(), 2);
+        let read = store.samples(id, 0, 100).unwrap();
+        assert_eq!(read.iter().map(|s| s.t).collect::<Vec<_>>(), times);
+        store.flush().unwrap();
+        assert_eq!(store.sealed.chunks(id, 0, 100).count(), 4);
     }
 
     proptest! {

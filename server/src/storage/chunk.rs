@@ -85,7 +85,7 @@ fn encode_with(samples: &[Sample], cheapest: fn(Vec<Plan>) -> Plan) -> Result<Ve
         ),
     };
     // The decimal kind goes first so that it wins ties: it decodes faster.
-    let decimal = samples.iter().filter_map(|s| min_scale(s.v)).max();
+    let decimal = max_min_scale(samples);
     let mut value_plans = Vec::with_capacity(6);
     for kind in decimal.into_iter().chain([RAW_BITS]) {
         let (ints, side) = value_ints(samples, kind);
@@ -282,6 +282,20 @@ fn read_exceptions(r: &mut Reader, n: usize) -> Result<Vec<(usize, u64)>, ChunkE
         next = i + 1;
     }
     Ok(exceptions)
+}
+
+/// The largest of the samples' `min_scale`s. A sample that the largest so
+/// far already represents cannot raise it, so most samples cost one check
+/// rather than one per scale up to theirs.
+fn max_min_scale(samples: &[Sample]) -> Option<u8> {
+    let mut max: Option<u8> = None;
+    for s in samples {
+        if max.is_some_and(|m| mantissa(s.v, m).is_some()) {
+            continue;
+        }
+        max = max.max(min_scale(s.v));
+    }
+    max
 }
 
 /// Smallest decimal scale that represents `v` exactly, if any.
