@@ -88,3 +88,25 @@ test("explore: a PromQL query is charted, and a bad one says why", async ({ page
   await page.getByTestId("promql-run").click();
   await expect(chart.getByTestId("chart-status")).toContainText("error");
 });
+
+test("explore: a search typed while the page is still loading is kept", async ({ page, request }) => {
+  const id = `early${Date.now()}`;
+  await seed(request, [
+    { name: `${id}_one`, type: "gauge", labels: { job: "a" }, value: () => 1 },
+    { name: `${id}_two`, type: "gauge", labels: { job: "a" }, value: () => 2 },
+  ], 5);
+  // Hold the WASM back until the search is typed into the server-rendered box.
+  let release = () => {};
+  const typed = new Promise<void>((resolve) => (release = resolve));
+  await page.route("**/*.wasm", async (route) => {
+    await typed;
+    await route.continue();
+  });
+  // Not waiting for "load": the held WASM is preloaded, which delays it.
+  await page.goto("/explore", { waitUntil: "domcontentloaded" });
+  await page.getByTestId("explore-search").fill(`${id}_tw`);
+  release();
+  await expect(page.getByTestId("explore-metric")).toHaveCount(1);
+  await expect(page.getByTestId("explore-metric")).toContainText(`${id}_two`);
+  await expect(page.getByTestId("explore-search")).toHaveValue(`${id}_tw`);
+});
