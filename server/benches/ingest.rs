@@ -69,13 +69,38 @@ fn main() {
     // window's left edge, Prometheus 3 (whose test scripts TinyObs follows)
     // does not; off the grid, both answer alike.
     let span = (start / 1000 + 3600 + 7, end / 1000);
-    for peer in peers {
-        match runtime.block_on(bench_peer(peer, &requests, total, span)) {
-            Ok(row) => rows.push(row),
-            Err(e) => println!("{}: skipped ({e})", peer.name()),
+    // BENCH_ROUNDS=N: every peer N times, round by round, each figure the
+    // median of its N; this machine's rates move by a quarter run to run.
+    let rounds: usize = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    let mut runs: Vec<Vec<Row>> = peers.iter().map(|_| Vec::new()).collect();
+    for round in 1..=rounds {
+        for (peer, runs) in peers.iter().zip(&mut runs) {
+            match runtime.block_on(bench_peer(*peer, &requests, total, span)) {
+                Ok(row) => {
+                    if rounds > 1 {
+                        println!(
+                            "round {round}: {}: {:.0} samples/s, {} CPU s per million samples",
+                            row.name,
+                            row.samples_per_s,
+                            row.cpu_s_per_million
+                                .map_or("n/a".into(), |c| format!("{c:.3}"))
+                        );
+                    }
+                    runs.push(row);
+                }
+                Err(e) => println!("{}: skipped ({e})", peer.name()),
+            }
         }
     }
+    rows.extend(runs.into_iter().filter_map(median_row));
     let mut report = render(&rows, hours);
+    if rounds > 1 {
+        report = format!("{rounds} rounds, each figure the median of its rounds\n\n{report}");
+    }
     let timed: Vec<(String, Vec<queries::Timing>)> = rows
         .iter_mut()
         .filter(|r| !r.queries.is_empty())
@@ -110,6 +135,28 @@ struct Row {
     peak_rss_mb: Option<f64>,
     /// PromQL timings and answers, for the peers queried over HTTP.
     queries: Vec<queries::Timing>,
+}
+
+/// One peer's runs as one row: the median of each figure, and the first
+/// run's query timings and answers.
+fn median_row(mut runs: Vec<Row>) -> Option<Row> {
+    fn median(mut values: Vec<f64>) -> Option<f64> {
+        values.sort_by(f64::total_cmp);
+        values.get(values.len() / 2).copied()
+    }
+    let of = |f: fn(&Row) -> Option<f64>, runs: &[Row]| median(runs.iter().filter_map(f).collect());
+    let samples_per_s = of(|r| Some(r.samples_per_s), &runs)?;
+    let cpu_s_per_million = of(|r| r.cpu_s_per_million, &runs);
+    let bytes_per_sample = of(|r| r.bytes_per_sample, &runs);
+    let peak_rss_mb = of(|r| r.peak_rss_mb, &runs);
+    let first = runs.swap_remove(0);
+    Some(Row {
+        samples_per_s,
+        cpu_s_per_million,
+        bytes_per_sample,
+        peak_rss_mb,
+        ..first
+    })
 }
 
 fn render(rows: &[Row], hours: i64) -> String {
