@@ -26,9 +26,8 @@ pub struct TimeSeries {
     pub histograms: Vec<Vec<u8>>,
 }
 
-/// Name and value are protobuf strings, decoded as `Bytes`: slices of the
-/// request buffer rather than two allocations per label (which were most of
-/// the decoding time). `decode` checks that they are UTF-8.
+/// Name and value are protobuf strings, held as bytes so that tests can send
+/// labels that are not UTF-8 (`decode` refuses them).
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Label {
     #[prost(bytes = "bytes", tag = "1")]

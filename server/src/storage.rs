@@ -314,10 +314,7 @@ impl Storage {
     /// the head lock, so other appends go on meanwhile, and whatever they
     /// wrote before it started is made durable by it too.
     fn make_durable(&self, mark: wal::WalMark) -> Result<(), StorageError> {
-        let mut state = self
-            .wal_durable
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut state = lock(&self.wal_durable);
         if state.broken {
             return Err(StorageError::Io(std::io::Error::other(
                 "an earlier fsync of the WAL failed; restart TinyObs to recover from the WAL",
@@ -656,9 +653,7 @@ impl Sealer {
     fn exclusive(&self) -> MutexGuard<'_, ()> {
         lock(&self.sealing)
     }
-}
 
-impl Sealer {
     /// Lets the thread finish its batch and stop; later seals are written
     /// by the appends that fall a generation behind, maintenance and flush.
     fn stop(&mut self) {
@@ -838,13 +833,37 @@ mod tests {
         assert_eq!(store.stats().series, 1);
     }
 
+    /// A store in `dir` whose chunks hold at most `max` samples.
+    fn store_with_chunks_of(dir: &std::path::Path, max: usize) -> Storage {
+        let mut c = config(dir);
+        c.chunk_max_samples = max;
+        c.sync_wal = true;
+        Storage::open(c).unwrap()
+    }
+
+    /// Appends one sample at `t` (value `t`) to series 0.
+    fn append_at(store: &Storage, t: i64) -> AppendReport {
+        append_to(store, 0, t)
+    }
+
+    /// Appends one sample at `t` (value `t`) to series `n`.
+    fn append_to(store: &Storage, n: u8, t: i64) -> AppendReport {
+        let sample = Sample { t, v: t as f64 };
+        store
+            .append(&[Append::one(series_labels(n), sample)])
+            .unwrap()
+    }
+
+    /// The times of every sample of `id`.
+    fn times_of(store: &Storage, id: SeriesId) -> Vec<i64> {
+        let samples = store.samples(id, i64::MIN, i64::MAX).unwrap();
+        samples.iter().map(|s| s.t).collect()
+    }
+
     #[test]
     fn chunks_seal_by_window_at_the_ends_of_time() {
         let dir = tempfile::tempdir().unwrap();
-        let mut c = config(dir.path());
-        c.chunk_max_samples = 1000;
-        c.sync_wal = true;
-        let store = Storage::open(c).unwrap();
+        let store = store_with_chunks_of(dir.path(), 1000);
         // Two windows of 100 ms at the very start of time, one at its end.
         let times = [
             i64::MIN,
@@ -854,20 +873,10 @@ mod tests {
             i64::MAX,
         ];
         for &t in &times {
-            let report = store
-                .append(&[Append::one(series_labels(0), Sample { t, v: 1.0 })])
-                .unwrap();
-            assert_eq!(report.accepted, 1);
+            assert_eq!(append_at(&store, t).accepted, 1);
         }
         // Acknowledged once more, as a duplicate, after its fsync.
-        let again = Append::one(
-            series_labels(0),
-            Sample {
-                t: i64::MAX,
-                v: 1.0,
-            },
-        );
-        assert_eq!(store.append(&[again]).unwrap().duplicates, 1);
+        assert_eq!(append_at(&store, i64::MAX).duplicates, 1);
         let id = store.select_series(&[]).unwrap()[0].0;
         store.sealer.write_now().unwrap();
         let chunks = store.sealed.chunks(id, i64::MIN, i64::MAX).count();
@@ -875,78 +884,74 @@ mod tests {
             chunks, 2,
             "the first two windows are sealed, the last is open"
         );
-        let all = store.samples(id, i64::MIN, i64::MAX).unwrap();
-        assert_eq!(all.iter().map(|s| s.t).collect::<Vec<_>>(), times);
+        assert_eq!(times_of(&store, id), times);
     }
 
     #[test]
     fn sealed_chunks_are_read_from_the_head_until_the_sealer_writes_them() {
         let dir = tempfile::tempdir().unwrap();
-        let mut c = config(dir.path());
-        c.chunk_max_samples = 4;
-        let store = Storage::open(c).unwrap();
-        let append = |t: i64| {
-            let sample = Sample { t, v: t as f64 };
-            store
-                .append(&[Append::one(series_labels(0), sample)])
-                .unwrap()
-        };
+        let store = store_with_chunks_of(dir.path(), 4);
         // One chunk sealed, two samples open: a second sealed chunk of the
         // one series would put the sealer a generation behind, and the
         // append would wait to write it itself.
         let times: Vec<i64> = (0..6).collect();
-        {
+        let id = {
             // The sealer cannot take a batch while this is held.
             let _sealing = store.sealer.exclusive();
             for &t in &times {
-                assert_eq!(append(t).accepted, 1);
+                assert_eq!(append_at(&store, t).accepted, 1);
+                // Another series' chunks wait beside series 0's.
+                assert_eq!(append_to(&store, 1, t + 1000).accepted, 1);
             }
-            let id = store.select_series(&[]).unwrap()[0].0;
+            let ids: Vec<SeriesId> = store
+                .select_series(&[])
+                .unwrap()
+                .iter()
+                .map(|s| s.0)
+                .collect();
+            let id = ids[0];
             assert_eq!(
                 store.sealed.chunks(id, 0, 100).count(),
                 0,
                 "none written yet"
             );
-            let read = store.samples(id, 0, 100).unwrap();
-            assert_eq!(read.iter().map(|s| s.t).collect::<Vec<_>>(), times);
+            assert_eq!(times_of(&store, id), times);
+            let other: Vec<i64> = times.iter().map(|t| t + 1000).collect();
+            assert_eq!(times_of(&store, ids[1]), other);
             // A retry of a sealed sample is still found, as a duplicate.
-            assert_eq!(append(1).duplicates, 1);
-            assert_eq!(append(2).duplicates, 1);
-        }
+            assert_eq!(append_at(&store, 1).duplicates, 1);
+            assert_eq!(append_at(&store, 2).duplicates, 1);
+            id
+        };
         store.sealer.write_now().unwrap();
-        let id = store.select_series(&[]).unwrap()[0].0;
         assert_eq!(store.sealed.chunks(id, 0, 100).count(), 1);
-        let read = store.samples(id, 0, 100).unwrap();
-        assert_eq!(read.iter().map(|s| s.t).collect::<Vec<_>>(), times);
-        assert_eq!(store.stats().sealed_samples, 4);
+        assert_eq!(times_of(&store, id), times);
+        assert_eq!(
+            store.stats().sealed_samples,
+            8,
+            "a chunk of 4 for each series"
+        );
         drop(store);
         // Whatever was only in the head came back from the WAL.
         let store = Storage::open(config(dir.path())).unwrap();
-        let read = store.samples(id, 0, 100).unwrap();
-        assert_eq!(read.iter().map(|s| s.t).collect::<Vec<_>>(), times);
+        assert_eq!(times_of(&store, id), times);
     }
 
     #[test]
     fn an_append_writes_sealed_chunks_itself_when_a_generation_waits() {
         let dir = tempfile::tempdir().unwrap();
-        let mut c = config(dir.path());
-        c.chunk_max_samples = 2;
-        let mut store = Storage::open(c).unwrap();
+        let mut store = store_with_chunks_of(dir.path(), 2);
         // Nothing is written in the background from here on.
         store.sealer.stop();
         let times: Vec<i64> = (0..=6).collect();
         for &t in &times {
-            let sample = Sample { t, v: 1.0 };
-            store
-                .append(&[Append::one(series_labels(0), sample)])
-                .unwrap();
+            append_at(&store, t);
         }
         let id = store.select_series(&[]).unwrap()[0].0;
         // [0, 1] waited alone; [2, 3] made two for one series, so the append
         // that sealed it wrote both; [4, 5] waits.
         assert_eq!(store.sealed.chunks(id, 0, 100).count(), 2);
-        let read = store.samples(id, 0, 100).unwrap();
-        assert_eq!(read.iter().map(|s| s.t).collect::<Vec<_>>(), times);
+        assert_eq!(times_of(&store, id), times);
         store.flush().unwrap();
         assert_eq!(store.sealed.chunks(id, 0, 100).count(), 4);
     }

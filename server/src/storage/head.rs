@@ -79,6 +79,10 @@ struct HeadSeries {
 #[derive(Default)]
 pub(crate) struct Pending {
     chunks: Vec<(SeriesId, Vec<Sample>)>,
+    /// Where each series' chunks are in `chunks`, oldest first: a read of
+    /// one series looks here instead of scanning every chunk sealed at a
+    /// window's edge.
+    of_series: FxHashMap<SeriesId, Vec<usize>>,
     /// WAL segment of the oldest sample pending: the WAL keeps it until written.
     first_segment: Option<u64>,
 }
@@ -86,6 +90,24 @@ pub(crate) struct Pending {
 impl Pending {
     pub(crate) fn chunks(&self) -> &[(SeriesId, Vec<Sample>)] {
         &self.chunks
+    }
+
+    fn push(&mut self, id: SeriesId, chunk: Vec<Sample>, first_segment: u64) {
+        self.of_series
+            .entry(id)
+            .or_default()
+            .push(self.chunks.len());
+        self.chunks.push((id, chunk));
+        self.first_segment = Some(
+            self.first_segment
+                .map_or(first_segment, |s| s.min(first_segment)),
+        );
+    }
+
+    /// The chunks of `id`, oldest first.
+    fn of(&self, id: SeriesId) -> impl DoubleEndedIterator<Item = &Vec<Sample>> {
+        let indexes = self.of_series.get(&id).into_iter().flatten();
+        indexes.map(|&i| &self.chunks[i].1)
     }
 }
 
@@ -415,16 +437,17 @@ impl Head {
         self.newest_unwritten(id).map(Some)
     }
 
-    /// Sealed chunks not yet in the chunk files, oldest first.
-    fn unwritten(&self) -> impl DoubleEndedIterator<Item = &(SeriesId, Vec<Sample>)> {
-        let sealing = self.sealing.iter().flat_map(|batch| &batch.chunks);
-        sealing.chain(&self.pending.chunks)
+    /// The sealed chunks of `id` not yet in the chunk files, oldest first.
+    fn unwritten(&self, id: SeriesId) -> impl DoubleEndedIterator<Item = &Vec<Sample>> {
+        let sealing = self.sealing.iter().flat_map(move |batch| batch.of(id));
+        sealing.chain(self.pending.of(id))
     }
 
     /// The last sample of the newest unwritten chunk of `id`.
     fn newest_unwritten(&self, id: SeriesId) -> Option<Sample> {
-        let chunk = self.unwritten().rev().find(|(i, _)| *i == id);
-        chunk.and_then(|(_, samples)| samples.last().copied())
+        self.unwritten(id)
+            .next_back()
+            .and_then(|chunk| chunk.last().copied())
     }
 
     /// Whether exactly this sample (time and value bits) is already stored or
@@ -447,7 +470,7 @@ impl Head {
         {
             return Ok(same(&series.open[i]));
         }
-        for (_, chunk) in self.unwritten().filter(|(i, _)| *i == id) {
+        for chunk in self.unwritten(id) {
             if let Ok(i) = chunk.binary_search_by_key(&s.t, |x| x.t) {
                 return Ok(same(&chunk[i]));
             }
@@ -529,12 +552,7 @@ impl Head {
         }
         let capacity = series.open.len();
         let chunk = std::mem::replace(&mut series.open, Vec::with_capacity(capacity));
-        pending.chunks.push((id, chunk));
-        pending.first_segment = Some(
-            pending
-                .first_segment
-                .map_or(series.first_segment, |s| s.min(series.first_segment)),
-        );
+        pending.push(id, chunk, series.first_segment);
     }
 
     /// Writes every sealed chunk and the totals that count them, encoding
@@ -597,10 +615,8 @@ impl Head {
     /// Copies the open samples of `id` in `[mint, maxt]`.
     /// Unwritten sealed chunks included: they are not in the chunk files yet.
     pub(crate) fn open_samples(&self, id: SeriesId, mint: i64, maxt: i64) -> Vec<Sample> {
-        let unwritten = self.unwritten().filter(|(i, _)| *i == id);
         let open = self.series.get(&id).map(|s| &s.open);
-        unwritten
-            .map(|(_, chunk)| chunk)
+        self.unwritten(id)
             .chain(open)
             .flatten()
             .filter(|x| x.t >= mint && x.t <= maxt)

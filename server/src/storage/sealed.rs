@@ -139,7 +139,8 @@ impl SealedChunks {
     }
 
     /// Stores chunks (each a series id and its samples, 1..=1024 in time
-    /// order, with its bytes from `encode_all`) and the new totals. The bytes are appended to the chunk files
+    /// order), their bytes from `encode_all` in the same order, and the new
+    /// totals. The bytes are appended to the chunk files
     /// and fdatasync'ed *before* sled learns where they are, so a reference
     /// that survives a crash always points at durable bytes; bytes whose
     /// reference is lost are never read, and their samples are still in the WAL.
@@ -149,6 +150,7 @@ impl SealedChunks {
         encoded: Vec<Vec<u8>>,
         totals: &Totals,
     ) -> Result<(), StorageError> {
+        debug_assert_eq!(chunks.len(), encoded.len(), "one encoding per chunk");
         // Grouped by chunk file, outside the file lock.
         let mut by_file: HashMap<i64, Vec<u8>> = HashMap::new();
         let mut placed = Vec::with_capacity(chunks.len());
