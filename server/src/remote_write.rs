@@ -3,9 +3,10 @@
 //! which needs no `protoc` at build time and keeps only the fields we read.
 
 use crate::ingest::{IngestError, IngestLimits, check_labels, check_time};
-use crate::storage::{Append, Labels, Sample};
+use crate::storage::{Append, KeyedAppend, Labels, Sample};
 use app::model::MetricType;
 use bytes::Bytes;
+use std::ops::Range;
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct WriteRequest {
@@ -77,21 +78,78 @@ impl From<IngestError> for RemoteWriteError {
     }
 }
 
-/// A decoded request: samples to append and metric types to record.
+/// A decoded request: its series, still keyed by their labels' bytes (see
+/// [`Decoded::keyed`]), their samples, and metric types to record.
 pub struct Decoded {
-    pub appends: Vec<Append>,
+    /// The decompressed request, which `series` point into.
+    body: Vec<u8>,
+    series: Vec<WireSeries>,
+    /// Every series' samples, in request order.
+    samples: Vec<Sample>,
     pub types: Vec<(String, MetricType)>,
 }
 
-/// Decompresses, decodes and validates a request body. Any invalid series
-/// fails the whole request, before anything is stored.
+/// One `TimeSeries` message: where it and its label fields are in the body,
+/// and which of the request's samples are its.
+struct WireSeries {
+    message: Range<usize>,
+    /// The label fields as one run of bytes, when they are one (every sender
+    /// writes labels before samples): the series' key for `append_keyed`.
+    key: Option<Range<usize>>,
+    samples: Range<usize>,
+}
+
+impl Decoded {
+    /// Every series for `Storage::append_keyed`, by its label bytes.
+    pub fn keyed(&self) -> Vec<KeyedAppend<'_>> {
+        self.series
+            .iter()
+            .map(|s| KeyedAppend {
+                key: s.key.clone().map(|key| &self.body[key]),
+                samples: &self.samples[s.samples.clone()],
+            })
+            .collect()
+    }
+
+    /// The labels of series `index`, decoded and validated. `decode` left
+    /// them as bytes: most requests name series the storage knows by them.
+    pub fn labels(&self, index: usize, limits: &IngestLimits) -> Result<Labels, RemoteWriteError> {
+        let message = &self.body[self.series[index].message.clone()];
+        decode_labels(index, message, limits)
+    }
+
+    /// Every series with its labels decoded, for `Storage::append`.
+    pub fn appends(&self, limits: &IngestLimits) -> Result<Vec<Append>, RemoteWriteError> {
+        (0..self.series.len())
+            .map(|i| {
+                Ok(Append {
+                    labels: self.labels(i, limits)?,
+                    samples: self.samples[self.series[i].samples.clone()].to_vec(),
+                })
+            })
+            .collect()
+    }
+
+    /// The series of the request's `sample`th sample (counted across series).
+    pub fn series_of_sample(&self, sample: usize) -> Option<usize> {
+        self.series.iter().position(|s| s.samples.contains(&sample))
+    }
+
+    pub fn sample_count(&self) -> usize {
+        self.samples.len()
+    }
+}
+
+/// Decompresses and decodes a request body, checking samples' times. The
+/// labels stay undecoded (see [`Decoded::labels`]): the storage decodes
+/// those of series it does not know, and any invalid one fails the whole
+/// request before anything is stored.
 ///
 /// The protobuf is read in place by [`Wire`] rather than by the `prost`
 /// types above: those give every label two reference-counted `Bytes` and
 /// every series its own vectors, which made decoding a third of the server's
-/// CPU under remote_write load. Here a label is two `&str` borrowed from the
-/// decompressed body until the series' `Labels` is built. The types are
-/// kept to encode (tests, benchmark) and to check this reader against.
+/// CPU under remote_write load. The types are kept to encode (tests,
+/// benchmark) and to check this reader against.
 pub fn decode(
     body: &[u8],
     now_ms: i64,
@@ -107,20 +165,23 @@ pub fn decode(
         .decompress_vec(body)
         .map_err(|e| RemoteWriteError::Snappy(e.to_string()))?;
 
-    let mut decoded = Decoded {
-        appends: Vec::new(),
-        types: Vec::new(),
-    };
-    let mut total = 0;
+    let mut series = Vec::new();
+    let mut samples = Vec::new();
+    let mut types = Vec::new();
     let mut request = Wire(&raw);
     while let Some((tag, field)) = request.field()? {
         match (tag, field) {
-            (1, Field::Bytes(series)) => {
-                let index = decoded.appends.len();
-                let append = decode_series(index, series, now_ms, limits)?;
-                total += append.samples.len();
-                decoded.appends.push(append);
-                if total > limits.max_metrics_per_request * 4 {
+            (1, Field::Bytes(message)) => {
+                let index = series.len();
+                let first = samples.len();
+                let key = decode_samples(index, message, &mut samples, now_ms, limits)?;
+                let at = offset_in(&raw, message);
+                series.push(WireSeries {
+                    message: at..at + message.len(),
+                    key: key.map(|key| at + key.start..at + key.end),
+                    samples: first..samples.len(),
+                });
+                if samples.len() > limits.max_metrics_per_request * 4 {
                     return Err(RemoteWriteError::Invalid {
                         index,
                         message: format!(
@@ -139,47 +200,49 @@ pub fn decode(
                     3 => MetricType::Histogram,
                     _ => continue,
                 };
-                decoded.types.push((m.metric_family_name, kind));
+                types.push((m.metric_family_name, kind));
             }
             (1 | 3, _) => return Err(wire_error("WriteRequest field of the wrong wire type")),
             _ => {}
         }
     }
-    Ok(decoded)
+    Ok(Decoded {
+        body: raw,
+        series,
+        samples,
+        types,
+    })
 }
 
-/// One `TimeSeries` message, validated.
-fn decode_series(
+/// Where `inner`, a slice of `outer`, starts in it.
+fn offset_in(outer: &[u8], inner: &[u8]) -> usize {
+    inner.as_ptr() as usize - outer.as_ptr() as usize
+}
+
+/// Reads one `TimeSeries` message's samples into `samples`, checking their
+/// times, and returns where its label fields are, if they are one run.
+fn decode_samples(
     index: usize,
-    bytes: &[u8],
+    message: &[u8],
+    samples: &mut Vec<Sample>,
     now_ms: i64,
     limits: &IngestLimits,
-) -> Result<Append, RemoteWriteError> {
-    let invalid = |message: &str| RemoteWriteError::Invalid {
-        index,
-        message: message.into(),
-    };
-    let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(8);
-    let mut samples = Vec::new();
-    let mut series = Wire(bytes);
-    while let Some((tag, field)) = series.field()? {
+) -> Result<Option<Range<usize>>, RemoteWriteError> {
+    let mut run: Option<Range<usize>> = None;
+    let mut split = false;
+    let mut fields = Wire(message);
+    loop {
+        let start = message.len() - fields.0.len();
+        let Some((tag, field)) = fields.field()? else {
+            break;
+        };
+        let end = message.len() - fields.0.len();
         match (tag, field) {
-            (1, Field::Bytes(label)) => {
-                let (mut name, mut value): (&[u8], &[u8]) = (b"", b"");
-                let mut label = Wire(label);
-                while let Some((tag, field)) = label.field()? {
-                    match (tag, field) {
-                        (1, Field::Bytes(bytes)) => name = bytes,
-                        (2, Field::Bytes(bytes)) => value = bytes,
-                        (1 | 2, _) => return Err(wire_error("Label field of the wrong wire type")),
-                        _ => {}
-                    }
-                }
-                match (std::str::from_utf8(name), std::str::from_utf8(value)) {
-                    (Ok(name), Ok(value)) => pairs.push((name, value)),
-                    _ => return Err(invalid("label name or value is not UTF-8")),
-                }
-            }
+            (1, Field::Bytes(_)) => match &mut run {
+                None => run = Some(start..end),
+                Some(run) if run.end == start => run.end = end,
+                Some(_) => split = true,
+            },
             (2, Field::Bytes(sample)) => {
                 let mut s = Sample { t: 0, v: 0.0 };
                 let mut sample = Wire(sample);
@@ -198,12 +261,48 @@ fn decode_series(
                 samples.push(s);
             }
             (4, _) => {
-                return Err(invalid(
-                    "native histograms are not supported; send classic _bucket series",
-                ));
+                return Err(RemoteWriteError::Invalid {
+                    index,
+                    message: "native histograms are not supported; send classic _bucket series"
+                        .into(),
+                });
             }
             (1 | 2, _) => return Err(wire_error("TimeSeries field of the wrong wire type")),
             _ => {}
+        }
+    }
+    Ok(run.filter(|_| !split))
+}
+
+/// One `TimeSeries` message's labels, validated.
+fn decode_labels(
+    index: usize,
+    message: &[u8],
+    limits: &IngestLimits,
+) -> Result<Labels, RemoteWriteError> {
+    let invalid = |message: &str| RemoteWriteError::Invalid {
+        index,
+        message: message.into(),
+    };
+    let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(8);
+    let mut fields = Wire(message);
+    while let Some((tag, field)) = fields.field()? {
+        let (1, Field::Bytes(label)) = (tag, field) else {
+            continue;
+        };
+        let (mut name, mut value): (&[u8], &[u8]) = (b"", b"");
+        let mut label = Wire(label);
+        while let Some((tag, field)) = label.field()? {
+            match (tag, field) {
+                (1, Field::Bytes(bytes)) => name = bytes,
+                (2, Field::Bytes(bytes)) => value = bytes,
+                (1 | 2, _) => return Err(wire_error("Label field of the wrong wire type")),
+                _ => {}
+            }
+        }
+        match (std::str::from_utf8(name), std::str::from_utf8(value)) {
+            (Ok(name), Ok(value)) => pairs.push((name, value)),
+            _ => return Err(invalid("label name or value is not UTF-8")),
         }
     }
     let with_value = pairs.iter().filter(|(_, v)| !v.is_empty()).count();
@@ -212,7 +311,7 @@ fn decode_series(
         return Err(invalid("duplicate label name"));
     }
     check_labels(index, &labels, limits)?;
-    Ok(Append { labels, samples })
+    Ok(labels)
 }
 
 fn wire_error(message: &str) -> RemoteWriteError {
@@ -335,13 +434,13 @@ mod tests {
             },
         ];
         let body = encode(&[(labels.clone(), samples.clone())]);
-        let decoded = decode(&body, 10_000, &IngestLimits::default()).unwrap();
-        assert_eq!(decoded.appends[0].samples.len(), 2);
-        assert_eq!(decoded.appends[0].labels, labels);
-        assert_eq!(
-            decoded.appends[0].samples[1].v.to_bits(),
-            samples[1].v.to_bits()
-        );
+        let limits = IngestLimits::default();
+        let appends = decode(&body, 10_000, &limits)
+            .and_then(|d| d.appends(&limits))
+            .unwrap();
+        assert_eq!(appends[0].samples.len(), 2);
+        assert_eq!(appends[0].labels, labels);
+        assert_eq!(appends[0].samples[1].v.to_bits(), samples[1].v.to_bits());
     }
 
     #[test]
@@ -361,7 +460,7 @@ mod tests {
             vec![Sample { t: 1, v: 1.0 }],
         )]);
         assert!(matches!(
-            decode(&bad, 10, &limits),
+            decode(&bad, 10, &limits).and_then(|d| d.appends(&limits)),
             Err(RemoteWriteError::Invalid { index: 0, .. })
         ));
     }
@@ -384,9 +483,11 @@ mod tests {
         let mut extended = body.clone();
         extended.extend_from_slice(&[9 << 3, 0x96, 0x01, (10 << 3) | 5, 1, 2, 3, 4]);
         extended.extend_from_slice(&[(11 << 3) | 1, 0, 0, 0, 0, 0, 0, 0, 0]);
-        let decoded = decode(&compress(&extended), 10, &limits).unwrap();
-        assert_eq!(decoded.appends.len(), 1);
-        assert_eq!(decoded.appends[0].samples, vec![Sample { t: 5, v: 2.5 }]);
+        let appends = decode(&compress(&extended), 10, &limits)
+            .and_then(|d| d.appends(&limits))
+            .unwrap();
+        assert_eq!(appends.len(), 1);
+        assert_eq!(appends[0].samples, vec![Sample { t: 5, v: 2.5 }]);
         for broken in [
             &body[..body.len() - 1],             // a length past the end
             &[0x0a, 0xff, 0xff][..],             // a truncated varint
@@ -428,9 +529,9 @@ mod tests {
                 max_future_ms: i64::MAX,
                 ..IngestLimits::default()
             };
-            let decoded = decode(&encode(&series), 0, &limits).unwrap();
-            proptest::prop_assert_eq!(decoded.appends.len(), series.len());
-            for (append, (labels, samples)) in decoded.appends.iter().zip(&series) {
+            let appends = decode(&encode(&series), 0, &limits).and_then(|d| d.appends(&limits)).unwrap();
+            proptest::prop_assert_eq!(appends.len(), series.len());
+            for (append, (labels, samples)) in appends.iter().zip(&series) {
                 proptest::prop_assert_eq!(&append.labels, labels);
                 let bits = |s: &[Sample]| s.iter().map(|s| (s.t, s.v.to_bits())).collect::<Vec<_>>();
                 proptest::prop_assert_eq!(bits(&append.samples), bits(samples));
@@ -440,7 +541,8 @@ mod tests {
         /// Whatever the bytes, an answer and never a panic.
         #[test]
         fn any_body_is_decoded_or_refused(raw in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
-            let _ = decode(&compress(&raw), 0, &IngestLimits::default());
+            let limits = IngestLimits::default();
+            let _ = decode(&compress(&raw), 0, &limits).and_then(|d| d.appends(&limits));
         }
     }
 
@@ -470,11 +572,60 @@ mod tests {
         let body = snap::raw::Encoder::new()
             .compress_vec(&prost::Message::encode_to_vec(&request))
             .unwrap();
-        match decode(&body, 10, &IngestLimits::default()) {
+        let limits = IngestLimits::default();
+        match decode(&body, 10, &limits).and_then(|d| d.appends(&limits)) {
             Err(RemoteWriteError::Invalid { index: 1, message }) => {
                 assert!(message.contains("UTF-8"), "{message}")
             }
             other => panic!("expected series 1 to be refused, got {:?}", other.err()),
         }
+    }
+
+    /// A series' key is its label fields as sent: the same labels sent alike
+    /// give the same key, and labels split by a sample give none.
+    #[test]
+    fn a_series_is_keyed_by_its_label_fields_when_they_are_one_run() {
+        let limits = IngestLimits::default();
+        let up = |job: &str| Labels::new([(METRIC_NAME, "up"), ("job", job)]);
+        let one = vec![Sample { t: 5, v: 1.0 }];
+        let body = encode(&[
+            (up("a"), one.clone()),
+            (up("b"), one.clone()),
+            (up("a"), vec![Sample { t: 6, v: 2.0 }]),
+        ]);
+        let decoded = decode(&body, 10, &limits).unwrap();
+        let keyed = decoded.keyed();
+        let keys: Vec<&[u8]> = keyed.iter().map(|k| k.key.unwrap()).collect();
+        assert_eq!(keys[0], keys[2]);
+        assert_ne!(keys[0], keys[1]);
+        assert!(keys[1].ends_with(b"b"), "{:?}", keys[1]);
+        assert_eq!(keyed[2].samples, [Sample { t: 6, v: 2.0 }]);
+        assert_eq!(decoded.labels(1, &limits).unwrap(), up("b"));
+
+        // A sample between the two label fields: still decoded, not keyed.
+        let raw = prost::Message::encode_to_vec(&TimeSeries {
+            labels: Vec::new(),
+            samples: vec![PbSample {
+                value: 1.0,
+                timestamp: 5,
+            }],
+            histograms: Vec::new(),
+        });
+        let label = |name: &'static [u8], value: &'static [u8]| {
+            prost::Message::encode_length_delimited_to_vec(&Label {
+                name: Bytes::from_static(name),
+                value: Bytes::from_static(value),
+            })
+        };
+        let mut series = vec![0x0a];
+        series.extend(label(b"__name__", b"up"));
+        series.extend(&raw);
+        series.push(0x0a);
+        series.extend(label(b"job", b"c"));
+        let mut request = vec![0x0a, series.len() as u8];
+        request.extend(&series);
+        let decoded = decode(&compress(&request), 10, &limits).unwrap();
+        assert_eq!(decoded.keyed()[0].key, None);
+        assert_eq!(decoded.labels(0, &limits).unwrap(), up("c"));
     }
 }

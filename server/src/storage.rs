@@ -22,7 +22,7 @@ pub use labels::{Labels, METRIC_NAME, MatchOp, Matcher};
 
 use aggregate::AggregateStore;
 use app::model::{CompactionRun, MetricType, ResolutionStats};
-use head::Head;
+use head::{Entry, Head, SeriesKey};
 use index::Index;
 use sealed::{Cores, SealedChunks};
 use std::path::PathBuf;
@@ -220,6 +220,14 @@ pub struct Append {
     pub samples: Vec<Sample>,
 }
 
+/// One series' samples for `Storage::append_keyed`, the series named by
+/// how a client's wire format spells its labels (`None`: it has no single
+/// spelling, and its labels are decoded every time).
+pub struct KeyedAppend<'a> {
+    pub key: Option<&'a [u8]>,
+    pub samples: &'a [Sample],
+}
+
 impl Append {
     pub fn one(labels: Labels, sample: Sample) -> Self {
         Append {
@@ -292,8 +300,76 @@ impl Storage {
     /// WAL; out-of-order and conflicting samples are reported, not stored, by
     /// their position among all the batch's samples in order.
     pub fn append(&self, batch: &[Append]) -> Result<AppendReport, StorageError> {
+        let entries: Vec<Entry> = batch
+            .iter()
+            .map(|a| Entry {
+                series: SeriesKey::Labels(&a.labels),
+                samples: &a.samples,
+            })
+            .collect();
         let mut head = self.lock();
-        let (report, wal_mark) = head.append(batch, &self.index, &self.sealed, self.horizon())?;
+        let (report, wal_mark) =
+            head.append(&entries, &self.index, &self.sealed, self.horizon())?;
+        self.after_append(head, report, wal_mark)
+    }
+
+    /// `append` for series named by `key`: their labels as the client's wire
+    /// format spells them (remote_write's label fields, undecoded). A key
+    /// that named an active series before stands for it, unparsed; only the
+    /// others are turned into labels, by `labels_of(index in batch)`, which
+    /// validates them. Its error refuses the whole batch, before anything is
+    /// stored. Under remote_write every request names every series again,
+    /// and parsing, validating and looking up their labels was a third of
+    /// the server's CPU.
+    pub fn append_keyed<E: From<StorageError>>(
+        &self,
+        batch: &[KeyedAppend],
+        labels_of: impl Fn(usize) -> Result<Labels, E>,
+    ) -> Result<AppendReport, E> {
+        let mut head = self.lock();
+        // Resolved under the head lock, so that a key found is still active
+        // when appended to; in a steady stream, keys are rarely new.
+        enum Named {
+            Known(SeriesId),
+            Decoded(Labels),
+        }
+        let mut named = Vec::with_capacity(batch.len());
+        for (i, item) in batch.iter().enumerate() {
+            named.push(match item.key.and_then(|key| head.by_key(key)) {
+                Some(id) => Named::Known(id),
+                // An empty entry is skipped whatever it names.
+                None if item.samples.is_empty() => Named::Known(SeriesId::default()),
+                None => Named::Decoded(labels_of(i)?),
+            });
+        }
+        let entries: Vec<Entry> = batch
+            .iter()
+            .zip(&named)
+            .map(|(item, named)| Entry {
+                series: match named {
+                    Named::Known(id) => SeriesKey::Active(*id),
+                    Named::Decoded(labels) => SeriesKey::Labels(labels),
+                },
+                samples: item.samples,
+            })
+            .collect();
+        let (report, wal_mark) =
+            head.append(&entries, &self.index, &self.sealed, self.horizon())?;
+        for (item, named) in batch.iter().zip(&named) {
+            if let (Some(key), Named::Decoded(labels)) = (item.key, named) {
+                head.remember_key(key, labels);
+            }
+        }
+        self.after_append(head, report, wal_mark).map_err(E::from)
+    }
+
+    /// Makes an append durable and hands its sealed chunks to the sealer.
+    fn after_append(
+        &self,
+        head: MutexGuard<'_, Head>,
+        report: AppendReport,
+        wal_mark: Option<wal::WalMark>,
+    ) -> Result<AppendReport, StorageError> {
         let (sealed_some, behind) = (head.has_pending(), head.sealing_behind());
         drop(head);
         if let Some(mark) = wal_mark {
@@ -758,7 +834,12 @@ mod tests {
 
     #[derive(Clone, Debug)]
     enum Op {
-        Append(Vec<(u8, i64, u64)>),
+        /// Samples of series `n`; `keyed`: through `append_keyed`, each
+        /// series spelled one of two ways.
+        Append {
+            items: Vec<(u8, i64, u64)>,
+            keyed: bool,
+        },
         Reopen {
             flush: bool,
         },
@@ -780,7 +861,8 @@ mod tests {
             any::<u64>(),
         ];
         prop_oneof![
-            6 => prop::collection::vec((0u8..6, -50i64..400, value_bits), 1..20).prop_map(Op::Append),
+            6 => (prop::collection::vec((0u8..6, -50i64..400, value_bits), 1..20), any::<bool>())
+                .prop_map(|(items, keyed)| Op::Append { items, keyed }),
             1 => any::<bool>().prop_map(|flush| Op::Reopen { flush }),
             1 => Just(Op::Maintain),
             3 => (0u8..3, prop::option::of(any::<bool>()), -100i64..400, 0i64..500)
@@ -887,6 +969,45 @@ mod tests {
         assert_eq!(times_of(&store, id), times);
     }
 
+    /// A key seen before stands for its series without decoding labels; a
+    /// batch whose new labels do not decode stores nothing.
+    #[test]
+    fn keyed_appends_decode_only_labels_they_do_not_know() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Storage::open(config(dir.path())).unwrap();
+        let decoded = std::cell::Cell::new(0);
+        let labels_of = |i: usize| {
+            decoded.set(decoded.get() + 1);
+            match i {
+                0 => Ok(series_labels(1)),
+                _ => Err(StorageError::Corrupt("undecodable test labels")),
+            }
+        };
+        let at: Vec<[Sample; 1]> = (0..5).map(|t| [Sample { t, v: 1.0 }]).collect();
+        let one = |key: &'static [u8], t: usize| KeyedAppend {
+            key: Some(key),
+            samples: &at[t],
+        };
+        let report = store.append_keyed(&[one(b"a", 1)], labels_of).unwrap();
+        assert_eq!((report.accepted, decoded.get()), (1, 1));
+        let report = store.append_keyed(&[one(b"a", 2)], labels_of).unwrap();
+        assert_eq!((report.accepted, decoded.get()), (1, 1));
+
+        // Series 1 is bad: the batch is refused, series 0's sample too.
+        let refused = store.append_keyed(&[one(b"a", 3), one(b"b", 3)], labels_of);
+        assert!(matches!(refused, Err(StorageError::Corrupt(_))));
+        assert_eq!(store.stats().samples, 2);
+
+        // Once idle and out of the head, a key is decoded again.
+        store
+            .maintain(Instant::now() + Duration::from_secs(3600))
+            .unwrap();
+        let report = store.append_keyed(&[one(b"a", 4)], labels_of).unwrap();
+        assert_eq!((report.accepted, decoded.get()), (1, 3));
+        let id = store.select_series(&[Matcher::equal("n", "1")]).unwrap()[0].0;
+        assert_eq!(times_of(&store, id), [1, 2, 4]);
+    }
+
     #[test]
     fn sealed_chunks_are_read_from_the_head_until_the_sealer_writes_them() {
         let dir = tempfile::tempdir().unwrap();
@@ -966,7 +1087,7 @@ mod tests {
             for op in ops {
                 let store = storage.as_ref().unwrap();
                 match op {
-                    Op::Append(items) => {
+                    Op::Append { items, keyed } => {
                         // Consecutive samples of one series travel in one Append,
                         // as remote_write groups them.
                         let mut batch: Vec<(u8, Append)> = Vec::new();
@@ -977,8 +1098,18 @@ mod tests {
                                 _ => batch.push((n, Append::one(series_labels(n), sample))),
                             }
                         }
+                        let series: Vec<u8> = batch.iter().map(|(n, _)| *n).collect();
                         let appends: Vec<Append> = batch.into_iter().map(|(_, a)| a).collect();
-                        let report = store.append(&appends).unwrap();
+                        let report = match keyed {
+                            false => store.append(&appends).unwrap(),
+                            true => {
+                                let keys: Vec<[u8; 2]> = (0..).zip(&series).map(|(i, &n)| [n, i % 2]).collect();
+                                let keyed: Vec<KeyedAppend> = keys.iter().zip(&appends)
+                                    .map(|(key, a)| KeyedAppend { key: Some(key), samples: &a.samples })
+                                    .collect();
+                                store.append_keyed(&keyed, |i| Ok::<_, StorageError>(series_labels(series[i]))).unwrap()
+                            }
+                        };
                         let mut expected = AppendReport::default();
                         let mut expected_rejected = Vec::new();
                         for (i, &(n, t, v)) in items.iter().enumerate() {

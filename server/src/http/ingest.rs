@@ -102,35 +102,23 @@ pub async fn remote_write(
     let limits = state.limits;
     let storage = state.storage.clone();
     blocking(move || {
-        let decoded = remote_write::decode(&body, now_ms(), &limits).map_err(|e| match e {
-            RemoteWriteError::Invalid { index, .. } => AppError::BadRequest {
-                message: e.to_string(),
-                index: Some(index),
-            },
-            RemoteWriteError::Limit { .. } => AppError::TooMany(e.to_string()),
-            e => AppError::bad_request(e.to_string()),
+        let decoded = remote_write::decode(&body, now_ms(), &limits).map_err(refusal)?;
+        let report = storage.append_keyed(&decoded.keyed(), |index| {
+            decoded.labels(index, &limits).map_err(refusal)
         })?;
-        let report = storage.append(&decoded.appends)?;
-        for (name, kind) in decoded.types {
-            storage.set_metric_type(&name, kind)?;
+        for (name, kind) in &decoded.types {
+            storage.set_metric_type(name, *kind)?;
         }
         if let Some((index, reason)) = report.rejected.first() {
             // Rejections count samples across the request; find the series.
-            let mut before = 0;
             let series = decoded
-                .appends
-                .iter()
-                .find(|a| {
-                    before += a.samples.len();
-                    before > *index
-                })
+                .series_of_sample(*index)
                 .expect("a rejected sample belongs to a series");
-            let labels = &series.labels;
-            let total: usize = decoded.appends.iter().map(|a| a.samples.len()).sum();
+            let labels = decoded.labels(series, &limits).map_err(refusal)?;
             let message = format!(
                 "stored {} of {} samples; {} refused, first: {} for {}",
                 report.accepted,
-                total,
+                decoded.sample_count(),
                 report.rejected.len(),
                 reason,
                 labels
@@ -158,4 +146,17 @@ fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, AppError> {
             AppError::bad_request(format!("cannot read body: {}", rejection.body_text()))
         }
     })
+}
+
+/// A request remote_write cannot take: 400 (429 over a limit), which senders
+/// do not retry.
+fn refusal(e: RemoteWriteError) -> AppError {
+    match e {
+        RemoteWriteError::Invalid { index, .. } => AppError::BadRequest {
+            message: e.to_string(),
+            index: Some(index),
+        },
+        RemoteWriteError::Limit { .. } => AppError::TooMany(e.to_string()),
+        e => AppError::bad_request(e.to_string()),
+    }
 }

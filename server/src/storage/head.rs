@@ -6,8 +6,7 @@ use super::labels::Labels;
 use super::sealed::{self, RawRemoval, SealedChunks, Totals};
 use super::wal::{self, Record, Wal, WalMark};
 use super::{
-    Append, CardinalityLimit, METRIC_NAME, Sample, SeriesId, StorageConfig, StorageError,
-    StorageStats,
+    CardinalityLimit, METRIC_NAME, Sample, SeriesId, StorageConfig, StorageError, StorageStats,
 };
 use rustc_hash::FxHashMap;
 use std::collections::HashMap;
@@ -45,6 +44,22 @@ impl std::fmt::Display for RejectReason {
             }
         }
     }
+}
+
+/// One series' samples in a batch for `Head::append`.
+pub(crate) struct Entry<'a> {
+    pub(crate) series: SeriesKey<'a>,
+    pub(crate) samples: &'a [Sample],
+}
+
+/// How an entry names its series.
+#[derive(Clone, Copy)]
+pub(crate) enum SeriesKey<'a> {
+    /// By its labels: looked up, loaded from the index or created.
+    Labels(&'a Labels),
+    /// An id the caller found with `Head::by_key` under the same lock, so
+    /// the series is in the head.
+    Active(SeriesId),
 }
 
 /// The outcome of one append.
@@ -117,6 +132,11 @@ pub(crate) struct Head {
     /// CPU under remote_write. Its random seed still keeps clients from
     /// choosing colliding label sets.
     ids: HashMap<Labels, SeriesId, foldhash::fast::RandomState>,
+    /// Active series by their labels as a client's wire format spells them
+    /// (see `Storage::append_keyed`): a request that names a known series
+    /// this way is not parsed, validated or hashed label by label. Only
+    /// series in `series` are here, so an entry never outlives its series.
+    by_key: HashMap<Box<[u8]>, SeriesId, foldhash::fast::RandomState>,
     /// Keyed by the ids TinyObs hands out, so the fast non-keyed Fx hash is
     /// safe here; it is looked up for every sample.
     series: FxHashMap<SeriesId, HeadSeries>,
@@ -155,6 +175,7 @@ impl Head {
         let wal_dir = config.data_dir.join("wal");
         let mut head = Head {
             ids: HashMap::default(),
+            by_key: HashMap::default(),
             series: FxHashMap::default(),
             pending: Pending::default(),
             sealing: None,
@@ -240,7 +261,7 @@ impl Head {
     /// it up to the returned mark, outside the head lock, before it answers.
     pub(crate) fn append(
         &mut self,
-        batch: &[Append],
+        batch: &[Entry],
         index: &Index,
         sealed: &SealedChunks,
         horizon: i64,
@@ -263,33 +284,32 @@ impl Head {
                 // No sample, no series: an empty remote_write series leaves no trace.
                 continue;
             }
-            let id = match self.ids.get(&item.labels) {
-                Some(&id) => Some(id),
-                None => match fresh.get(&item.labels) {
-                    Some(&id) => Some(id),
-                    None => match index.lookup(&item.labels.encode())? {
-                        Some(id) => {
-                            self.load(id, index, sealed, now)?;
-                            Some(id)
-                        }
-                        None => None,
+            let id = match item.series {
+                SeriesKey::Active(id) => id,
+                SeriesKey::Labels(labels) => match self.ids.get(labels) {
+                    Some(&id) => id,
+                    None => match fresh.get(labels) {
+                        Some(&id) => id,
+                        None => match index.lookup(&labels.encode())? {
+                            Some(id) => {
+                                self.load(id, index, sealed, now)?;
+                                id
+                            }
+                            None => {
+                                let id = self.next_id;
+                                self.next_id += 1;
+                                fresh.insert(labels, id);
+                                id
+                            }
+                        },
                     },
                 },
-            };
-            let id = match id {
-                Some(id) => id,
-                None => {
-                    let id = self.next_id;
-                    self.next_id += 1;
-                    fresh.insert(&item.labels, id);
-                    id
-                }
             };
             let mut last = pending_last
                 .get(&id)
                 .copied()
                 .or_else(|| self.series.get(&id).and_then(|s| s.last));
-            for (i, &s) in (first..).zip(&item.samples) {
+            for (i, &s) in (first..).zip(item.samples) {
                 match last {
                     _ if s.t < horizon => {
                         report.rejected.push((i, RejectReason::TooOld { horizon }))
@@ -631,6 +651,26 @@ impl Head {
         self.commit(sealed)
     }
 
+    /// The active series a client's spelling of its labels was last seen
+    /// naming (see `remember_key`).
+    pub(crate) fn by_key(&self, key: &[u8]) -> Option<SeriesId> {
+        self.by_key.get(key).copied()
+    }
+
+    /// Remembers that `key` spells `labels`, if that series is active. One
+    /// series may be spelled several ways (its labels in another order), so
+    /// the map is cleared when it outgrows twice the active series: it is a
+    /// cache, and a client cannot make it grow without bound.
+    pub(crate) fn remember_key(&mut self, key: &[u8], labels: &Labels) {
+        let Some(&id) = self.ids.get(labels) else {
+            return;
+        };
+        if self.by_key.len() >= 2 * self.series.len() + 1024 {
+            self.by_key.clear();
+        }
+        self.by_key.insert(key.into(), id);
+    }
+
     /// Seals and forgets series idle for `idle_after`.
     pub(crate) fn seal_idle(
         &mut self,
@@ -649,6 +689,8 @@ impl Head {
             Self::seal(&mut series, id, &mut self.pending);
             self.ids.remove(&series.labels);
         }
+        let series = &self.series;
+        self.by_key.retain(|_, id| series.contains_key(id));
         self.commit(sealed)
     }
 
