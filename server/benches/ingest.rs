@@ -17,7 +17,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tinyobs::remote_write;
-use tinyobs::storage::{Append, Labels, METRIC_NAME, Sample, Storage, StorageConfig};
+use tinyobs::storage::{Append, Labels, METRIC_NAME, Matcher, Sample, Storage, StorageConfig};
 
 /// The allocator the `tinyobs` binary uses, so that the in-process rows
 /// measure what the server does.
@@ -232,6 +232,7 @@ fn bench_storage_layer(w: &Workload, total: u64) -> Row {
         part("wal")
     );
     profile_queries(&storage, w);
+    profile_reads(&storage, w);
     Row {
         name: "TinyObs storage layer (in process)".into(),
         samples_per_s: total as f64 / elapsed,
@@ -263,6 +264,7 @@ fn profile_queries(storage: &Storage, w: &Workload) {
         if !name.contains(&only) {
             continue;
         }
+        let cpu_before = cpu_seconds(std::process::id());
         let mut times: Vec<f64> = (0..n.max(1))
             .map(|_| {
                 let began = Instant::now();
@@ -271,8 +273,61 @@ fn profile_queries(storage: &Storage, w: &Workload) {
                 began.elapsed().as_secs_f64() * 1000.0
             })
             .collect();
+        // CPU per run against its time: how well the query's threads use the cores.
+        let cpu_ms = cpu_before
+            .zip(cpu_seconds(std::process::id()))
+            .map_or(f64::NAN, |(a, b)| (b - a) * 1000.0 / n.max(1) as f64);
         times.sort_by(f64::total_cmp);
-        println!("in process: {name}: p50 {:.2} ms", times[times.len() / 2]);
+        println!(
+            "in process: {name}: p50 {:.2} ms, CPU {cpu_ms:.1} ms per run",
+            times[times.len() / 2]
+        );
+    }
+}
+
+/// With `BENCH_READ_LOOP=N`, reads every sample of three metrics' series
+/// N times on one thread, as a query does (chunk look-up, file read,
+/// decode), and prints the cost per sample. Unlike the codec's own bench,
+/// which decodes a few chunks over and over (and lets the branch predictor
+/// learn them), this decodes thousands of different chunks.
+fn profile_reads(storage: &Storage, w: &Workload) {
+    let Some(n) = std::env::var("BENCH_READ_LOOP")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+    else {
+        return;
+    };
+    let (start, end) = (w.start, w.start + w.steps as i64 * STEP_MS);
+    let names = [
+        "http_request_duration_seconds_bucket",
+        "http_requests_total",
+        "node_load1",
+    ];
+    for name in names {
+        let selected = storage
+            .select_series(&[Matcher::equal(METRIC_NAME, name)])
+            .unwrap();
+        let mut best = f64::INFINITY;
+        let mut samples = 0u64;
+        for _ in 0..n.max(1) {
+            let began = Instant::now();
+            samples = 0;
+            for (id, _) in &selected {
+                storage
+                    .for_each_sample(*id, start, end, |s| {
+                        samples += 1;
+                        std::hint::black_box(s);
+                        true
+                    })
+                    .unwrap();
+            }
+            best = best.min(began.elapsed().as_secs_f64());
+        }
+        println!(
+            "read {name}: {} series, {samples} samples, {:.1} ns/sample (best of {n})",
+            selected.len(),
+            best * 1e9 / samples as f64
+        );
     }
 }
 
