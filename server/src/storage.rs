@@ -1058,6 +1058,68 @@ mod tests {
         assert_eq!(times_of(&store, id), times);
     }
 
+    /// Chunk writes that fail after their bytes reached the chunk file and
+    /// before sled refers to them: appends keep their samples (an append
+    /// that had to write may report the failure, its samples durable all
+    /// the same), reads find every sample in the head, a later write
+    /// succeeds, and a restart finds everything.
+    #[test]
+    fn failed_chunk_writes_lose_nothing_and_are_retried() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_chunks_of(dir.path(), 4);
+        store
+            .sealed
+            .fail_writes
+            .store(usize::MAX, Ordering::Relaxed);
+        let times: Vec<i64> = (0..30).collect();
+        for &t in &times {
+            for n in 0..3 {
+                let sample = Sample { t, v: t as f64 };
+                match store.append(&[Append::one(series_labels(n), sample)]) {
+                    Ok(report) => assert_eq!(report.accepted, 1),
+                    Err(e) => assert!(e.to_string().contains("injected"), "{e}"),
+                }
+            }
+        }
+        let ids: Vec<SeriesId> = store
+            .select_series(&[])
+            .unwrap()
+            .iter()
+            .map(|s| s.0)
+            .collect();
+        assert_eq!(ids.len(), 3);
+        let check = |store: &Storage| {
+            for &id in &ids {
+                assert_eq!(times_of(store, id), times);
+                assert_eq!(
+                    store.sealed.chunks(id, 0, 100).count(),
+                    0,
+                    "nothing referenced yet"
+                );
+            }
+        };
+        check(&store);
+        assert!(store.flush().is_err(), "the flush cannot write either");
+        check(&store);
+
+        store.sealed.fail_writes.store(0, Ordering::Relaxed);
+        store.flush().unwrap();
+        for &id in &ids {
+            assert_eq!(times_of(&store, id), times);
+            assert!(
+                store.sealed.chunks(id, 0, 100).count() >= 7,
+                "30 samples, 4 a chunk"
+            );
+        }
+        assert_eq!(store.stats().sealed_samples, 90);
+        drop(store);
+        let store = Storage::open(config(dir.path())).unwrap();
+        for &id in &ids {
+            assert_eq!(times_of(&store, id), times);
+        }
+        assert_eq!(store.stats().samples, 90);
+    }
+
     #[test]
     fn an_append_writes_sealed_chunks_itself_when_a_generation_waits() {
         let dir = tempfile::tempdir().unwrap();

@@ -118,6 +118,10 @@ pub(crate) struct SealedChunks {
     dir: PathBuf,
     window_ms: i64,
     files: Mutex<HashMap<i64, ChunkFile>>,
+    /// Tests: how many writes to fail, after their chunk bytes are in the
+    /// files and before sled references them (the worst moment).
+    #[cfg(test)]
+    pub(crate) fail_writes: std::sync::atomic::AtomicUsize,
 }
 
 impl SealedChunks {
@@ -128,6 +132,8 @@ impl SealedChunks {
             dir: dir.to_path_buf(),
             window_ms: window_ms.max(1),
             files: Mutex::new(HashMap::new()),
+            #[cfg(test)]
+            fail_writes: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -195,6 +201,17 @@ impl SealedChunks {
             batch.insert(&key(id, maxt)[..], chunk_ref.encode(maxt));
         }
         batch.insert(&key(TOTALS_ID, 0)[..], &totals.encode()[..]);
+        #[cfg(test)]
+        {
+            use std::sync::atomic::Ordering::Relaxed;
+            if self
+                .fail_writes
+                .fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                return Err(std::io::Error::other("injected chunk write failure").into());
+            }
+        }
         self.tree.apply_batch(batch)?;
         Ok(())
     }
