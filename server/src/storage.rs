@@ -936,6 +936,12 @@ mod tests {
             .unwrap()
     }
 
+    /// Every series' id, in id order.
+    fn all_ids(store: &Storage) -> Vec<SeriesId> {
+        let selected = store.select_series(&[]).unwrap();
+        selected.iter().map(|s| s.0).collect()
+    }
+
     /// The times of every sample of `id`.
     fn times_of(store: &Storage, id: SeriesId) -> Vec<i64> {
         let samples = store.samples(id, i64::MIN, i64::MAX).unwrap();
@@ -1024,12 +1030,7 @@ mod tests {
                 // Another series' chunks wait beside series 0's.
                 assert_eq!(append_to(&store, 1, t + 1000).accepted, 1);
             }
-            let ids: Vec<SeriesId> = store
-                .select_series(&[])
-                .unwrap()
-                .iter()
-                .map(|s| s.0)
-                .collect();
+            let ids = all_ids(&store);
             let id = ids[0];
             assert_eq!(
                 store.sealed.chunks(id, 0, 100).count(),
@@ -1081,12 +1082,7 @@ mod tests {
                 }
             }
         }
-        let ids: Vec<SeriesId> = store
-            .select_series(&[])
-            .unwrap()
-            .iter()
-            .map(|s| s.0)
-            .collect();
+        let ids = all_ids(&store);
         assert_eq!(ids.len(), 3);
         let check = |store: &Storage| {
             for &id in &ids {
