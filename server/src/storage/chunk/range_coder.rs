@@ -1,9 +1,10 @@
-//! The entropy coder: an LZMA-style binary range coder with adaptive bit
-//! probabilities, and the model that binarises residuals for it. It needs
-//! no per-chunk tables, which is what lets it beat zstd on chunks of a few
-//! hundred samples.
+//! The entropy decoder of chunk format generation 1: an LZMA-style binary
+//! range coder with adaptive bit probabilities, and the model that
+//! binarises residuals for it. Chunks are no longer written this way (see
+//! `rans.rs`, generation 2), but those on disk still decode; the encoder
+//! that wrote them is in the repository's history.
 
-use super::{ChunkError, bit_length};
+use super::ChunkError;
 
 /// Probabilities of a zero bit, in 1/2^15.
 const PROB_BITS: u32 = 15;
@@ -67,34 +68,6 @@ impl IntModel {
         }
     }
 
-    pub(super) fn encode(&mut self, rc: &mut RangeEncoder, z: u64) {
-        let k = bit_length(z) as usize;
-        if self.base > 0 {
-            rc.bit(&mut self.above, u32::from(k >= self.base));
-        }
-        if k >= self.base {
-            for j in self.base..k.min(63) + 1 {
-                rc.bit(&mut self.up[j], u32::from(k > j));
-            }
-        } else {
-            for j in (k.max(1)..self.base).rev() {
-                rc.bit(&mut self.down[j], u32::from(k < j));
-            }
-        }
-        if k >= 2 {
-            let rest = k as u32 - 1;
-            let b1 = (z >> (rest - 1)) as u32 & 1;
-            rc.bit(&mut self.high[k][0], b1);
-            if rest >= 2 {
-                rc.bit(
-                    &mut self.high[k][1 + b1 as usize],
-                    (z >> (rest - 2)) as u32 & 1,
-                );
-                rc.direct(z, rest - 2);
-            }
-        }
-    }
-
     /// Inlined into the column's loop (about 6 % faster reads on the
     /// benchmark's chunks than a call per residual).
     #[inline(always)]
@@ -124,87 +97,7 @@ impl IntModel {
     }
 }
 
-/// Binary range encoder, appending to the bytes it is given.
-pub(super) struct RangeEncoder {
-    out: Vec<u8>,
-    start: usize,
-    low: u64,
-    range: u32,
-    cache: u8,
-    pending: usize,
-}
-
-impl RangeEncoder {
-    pub(super) fn new(out: Vec<u8>) -> Self {
-        RangeEncoder {
-            start: out.len(),
-            out,
-            low: 0,
-            range: u32::MAX,
-            cache: 0,
-            pending: 1,
-        }
-    }
-
-    fn bit(&mut self, prob: &mut Prob, bit: u32) {
-        let bound = (self.range >> PROB_BITS) * u32::from(prob.zero);
-        if bit == 0 {
-            self.range = bound;
-        } else {
-            self.low += u64::from(bound);
-            self.range -= bound;
-        }
-        prob.update(bit);
-        self.normalize();
-    }
-
-    /// The low `n` (0..=64) bits of `value`, most significant first, as
-    /// uniform symbols of up to `DIRECT_BITS` bits.
-    fn direct(&mut self, value: u64, n: u32) {
-        let mut left = n;
-        while left > 0 {
-            let width = left.min(DIRECT_BITS);
-            left -= width;
-            self.range >>= width;
-            self.low += ((value >> left) & ((1 << width) - 1)) * u64::from(self.range);
-            self.normalize();
-        }
-    }
-
-    fn normalize(&mut self) {
-        while self.range < TOP {
-            self.range <<= 8;
-            self.shift_low();
-        }
-    }
-
-    /// Emits the settled top byte of `low`, holding back 0xff runs until
-    /// a carry can no longer change them.
-    fn shift_low(&mut self) {
-        if self.low < 0xff00_0000 || self.low >= 1 << 32 {
-            let carry = (self.low >> 32) as u8;
-            self.out.push(self.cache.wrapping_add(carry));
-            for _ in 1..self.pending {
-                self.out.push(0xffu8.wrapping_add(carry));
-            }
-            self.pending = 0;
-            self.cache = (self.low >> 24) as u8;
-        }
-        self.pending += 1;
-        self.low = (self.low & 0x00ff_ffff) << 8;
-    }
-
-    pub(super) fn finish(mut self) -> Vec<u8> {
-        for _ in 0..5 {
-            self.shift_low();
-        }
-        // The first byte is always zero; the decoder does without it.
-        self.out.remove(self.start);
-        self.out
-    }
-}
-
-/// The matching decoder. It reads zeros past the end of its input and
+/// The range decoder. It reads zeros past the end of its input and
 /// lets `finish` report that, keeping errors off the per-bit path; as it
 /// reads exactly the bytes the encoder wrote, any truncation is caught.
 pub(super) struct RangeDecoder<'a> {
