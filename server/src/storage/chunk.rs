@@ -493,27 +493,22 @@ impl Column {
 
     fn decode(&self, source: &mut Source, put: impl FnMut(usize, i64)) {
         match (source, &self.table) {
-            (Source::Rans(decoder), Some(table)) => {
-                self.decode_with(put, || decoder.residual(table))
-            }
-            (Source::Legacy(rc), _) => {
-                let mut model = IntModel::new(self.base);
-                self.decode_with(put, || model.decode(rc))
-            }
+            (Source::Rans(decoder), Some(table)) => self.decode_with(put, &mut (decoder, table)),
+            (Source::Legacy(rc), _) => self.decode_with(put, &mut (rc, IntModel::new(self.base))),
             // gcd 0: no residual is coded.
-            _ => self.decode_with(put, || 0),
+            _ => self.decode_with(put, &mut NoResiduals),
         }
     }
 
-    /// The column's values from its zigzagged residual quotients, `next`.
+    /// The column's values from its zigzagged residual quotients.
     #[inline(always)]
-    fn decode_with(&self, mut put: impl FnMut(usize, i64), mut next: impl FnMut() -> u64) {
+    fn decode_with(&self, mut put: impl FnMut(usize, i64), quotients: &mut impl Quotients) {
         let (mut x, mut delta) = (self.first, 0i64);
         put(0, x);
         let mut residual = || match self.gcd {
             0 => self.center,
             gcd => {
-                let q = unzigzag(next());
+                let q = unzigzag(quotients.next());
                 self.center.wrapping_add(q.wrapping_mul(gcd as i64))
             }
         };
@@ -530,6 +525,37 @@ impl Column {
                 put(i, x);
             }),
         }
+    }
+}
+
+/// A column's zigzagged residual quotients, one after the other. A trait
+/// rather than a closure, so that the decoding loop inlines it: the
+/// server's build made a call per residual of the closure (reads of the
+/// benchmark's buckets 13.3 -> 12.0 ns/sample).
+trait Quotients {
+    fn next(&mut self) -> u64;
+}
+
+impl Quotients for (&mut rans::Decoder<'_>, &DecodeTable) {
+    #[inline(always)]
+    fn next(&mut self) -> u64 {
+        self.0.residual(self.1)
+    }
+}
+
+impl Quotients for (&mut RangeDecoder<'_>, IntModel) {
+    #[inline(always)]
+    fn next(&mut self) -> u64 {
+        self.1.decode(self.0)
+    }
+}
+
+/// A column whose residuals all equal its centre (gcd 0).
+struct NoResiduals;
+
+impl Quotients for NoResiduals {
+    fn next(&mut self) -> u64 {
+        0
     }
 }
 
