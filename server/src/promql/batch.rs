@@ -13,7 +13,7 @@
 //! The answers are the step-by-step ones: the same functions, the same
 //! order of addition, the same empty windows.
 
-use super::eval::{Evaluator, is_name, name_of, reduce};
+use super::eval::{Evaluator, is_name, name_of};
 use super::fill::Fill;
 use super::functions::{RANGE_FUNCTIONS, over_range};
 use super::{At, LOOKBACK_MS, LabelSet, PromqlError, Sample, Series, is_stale};
@@ -300,22 +300,22 @@ fn aggregate(
     // Each series' value at every step, worked out as it is read.
     let series = call.read(ev, |labels| group_key(&labels, agg.modifier.as_ref()))?;
     let steps = call.steps;
-    // Per group, per step, the members' values in series order.
-    let mut groups: BTreeMap<LabelSet, Vec<Vec<f64>>> = BTreeMap::new();
+    // Per group, per step, the members' values folded in series order.
+    let mut groups: BTreeMap<LabelSet, Vec<Fold>> = BTreeMap::new();
     for (key, values) in series {
-        let members = groups
+        let folds = groups
             .entry(key)
-            .or_insert_with(|| vec![Vec::new(); steps.len()]);
-        for (k, v) in values.into_iter().enumerate() {
+            .or_insert_with(|| vec![Fold::EMPTY; steps.len()]);
+        for (fold, v) in folds.iter_mut().zip(values) {
             if let Some(v) = v {
-                members[k].push(v);
+                fold.add(v);
             }
         }
     }
     let mut out: BTreeMap<i64, Vec<Sample>> = steps.iter().map(|&t| (t, Vec::new())).collect();
     for (labels, per_step) in groups {
-        for (k, values) in per_step.into_iter().enumerate() {
-            if let Some(v) = reduce(&op, &values) {
+        for (k, fold) in per_step.into_iter().enumerate() {
+            if let Some(v) = fold.value(&op) {
                 out.get_mut(&steps[k]).expect("every step").push(Sample {
                     labels: labels.clone(),
                     t: steps[k],
@@ -325,6 +325,68 @@ fn aggregate(
         }
     }
     Ok(Some(out))
+}
+
+/// `sum`, `avg`, `min`, `max` and `count` of values added one at a time,
+/// as `reduce` computes them from the list: the same sums in the same
+/// order. Folding as series arrive keeps no list per step, which had made
+/// a large aggregation allocate for every series at every step.
+#[derive(Clone, Copy)]
+struct Fold {
+    /// Kahan-Babuška-Neumaier sum and its compensation (see `kahan_sum`).
+    sum: f64,
+    c: f64,
+    n: u64,
+    min: f64,
+    max: f64,
+}
+
+impl Fold {
+    const EMPTY: Fold = Fold {
+        sum: 0.0,
+        c: 0.0,
+        n: 0,
+        min: f64::NAN,
+        max: f64::NAN,
+    };
+
+    fn add(&mut self, v: f64) {
+        let t = self.sum + v;
+        if t.is_infinite() {
+            self.c = 0.0;
+        } else if self.sum.abs() >= v.abs() {
+            self.c += (self.sum - t) + v;
+        } else {
+            self.c += (v - t) + self.sum;
+        }
+        self.sum = t;
+        self.n += 1;
+        if self.min.is_nan() || v < self.min {
+            self.min = v;
+        }
+        if self.max.is_nan() || v > self.max {
+            self.max = v;
+        }
+    }
+
+    fn value(&self, op: &str) -> Option<f64> {
+        if self.n == 0 {
+            return None;
+        }
+        let sum = if self.c.is_finite() {
+            self.sum + self.c
+        } else {
+            self.sum
+        };
+        match op {
+            "sum" => Some(sum),
+            "avg" => Some(sum / self.n as f64),
+            "min" => Some(self.min),
+            "max" => Some(self.max),
+            "count" => Some(self.n as f64),
+            _ => None,
+        }
+    }
 }
 
 /// The labels an aggregation groups a sample by.
@@ -350,5 +412,30 @@ pub(crate) fn group_key(labels: &LabelSet, modifier: Option<&LabelModifier>) -> 
             .filter(|(k, _)| !is_name(k) && !drop.labels.contains(k))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::eval::reduce;
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Folding values one by one gives `reduce`'s answers bit for bit.
+        #[test]
+        fn a_fold_reduces_as_reduce_does(values in prop::collection::vec(
+            prop_oneof![any::<f64>(), -1e6f64..1e6, Just(f64::NAN), Just(f64::INFINITY)],
+            0..40,
+        )) {
+            let mut fold = Fold::EMPTY;
+            for &v in &values {
+                fold.add(v);
+            }
+            for op in ["sum", "avg", "min", "max", "count"] {
+                let (a, b) = (fold.value(op), reduce(op, &values));
+                prop_assert_eq!(a.map(f64::to_bits), b.map(f64::to_bits), "{}", op);
+            }
+        }
     }
 }
