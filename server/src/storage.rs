@@ -490,8 +490,8 @@ impl Storage {
         Ok(self.index.postings(name, value)?.len())
     }
 
-    /// Calls `visit` with each sample of series `id` in `[mint, maxt]`, oldest
-    /// first, until it returns false. Decodes only the chunks in the range.
+    /// Calls `visit` on each sample of series `id` in `[mint, maxt]` in time
+    /// order, sealed chunks first, then the head; stops when it returns false.
     pub fn for_each_sample(
         &self,
         id: SeriesId,
@@ -499,11 +499,39 @@ impl Storage {
         maxt: i64,
         mut visit: impl FnMut(Sample) -> bool,
     ) -> Result<(), StorageError> {
+        self.for_each_run(id, mint, maxt, |run| run.iter().all(|&s| visit(s)))
+    }
+
+    /// Appends the samples of series `id` in `[mint, maxt]` to `out` as
+    /// `(t, v)`, a chunk's worth at a time: what a query reads, without a
+    /// call per sample.
+    pub fn extend_samples(
+        &self,
+        id: SeriesId,
+        mint: i64,
+        maxt: i64,
+        out: &mut Vec<(i64, f64)>,
+    ) -> Result<(), StorageError> {
+        self.for_each_run(id, mint, maxt, |run| {
+            out.extend(run.iter().map(|s| (s.t, s.v)));
+            true
+        })
+    }
+
+    /// Calls `visit` on runs of consecutive samples of series `id` in
+    /// `[mint, maxt]`: each sealed chunk's, then the head's; stops when it
+    /// returns false.
+    fn for_each_run(
+        &self,
+        id: SeriesId,
+        mint: i64,
+        maxt: i64,
+        mut visit: impl FnMut(&[Sample]) -> bool,
+    ) -> Result<(), StorageError> {
         // Snapshot the open chunk first: if it is sealed meanwhile, its samples
         // show up in sled and the `t > last` filter below drops the copies.
         let open = self.lock().open_samples(id, mint, maxt);
-        let mut last = i64::MIN;
-        let mut seen_any = false;
+        let mut last = None;
         // One decode buffer per thread, taken out while in use (so that a
         // nested read gets its own) and put back for the next read.
         thread_local! {
@@ -513,13 +541,12 @@ impl Storage {
         let result = (|| {
             for chunk in self.sealed.chunks(id, mint, maxt) {
                 chunk::decode_into(&chunk?, &mut decoded)?;
-                for &s in &decoded {
-                    if s.t < mint || s.t > maxt {
-                        continue;
-                    }
-                    last = s.t;
-                    seen_any = true;
-                    if !visit(s) {
+                let from = decoded.partition_point(|s| s.t < mint);
+                let to = decoded.partition_point(|s| s.t <= maxt);
+                let run = &decoded[from..to.max(from)];
+                if let Some(s) = run.last() {
+                    last = Some(s.t);
+                    if !visit(run) {
                         return Ok(false);
                     }
                 }
@@ -530,10 +557,9 @@ impl Storage {
         if !result? {
             return Ok(());
         }
-        for s in open {
-            if (!seen_any || s.t > last) && !visit(s) {
-                return Ok(());
-            }
+        let newer = last.map_or(0, |last| open.partition_point(|s| s.t <= last));
+        if newer < open.len() {
+            visit(&open[newer..]);
         }
         Ok(())
     }

@@ -213,10 +213,7 @@ impl<'a> Evaluator<'a> {
                     let span = (mint + 1, maxt.min(horizon - 1));
                     points.extend(fill::points(storage, *id, span, fill)?);
                 }
-                storage.for_each_sample(*id, mint + 1, maxt, |s| {
-                    points.push((s.t, s.v));
-                    true
-                })?;
+                storage.extend_samples(*id, mint + 1, maxt, &mut points)?;
                 let n = points.len() as u64;
                 if read.fetch_add(n, Ordering::Relaxed) + n > max_samples {
                     return Err(PromqlError::Eval(format!(
