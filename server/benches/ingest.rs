@@ -425,6 +425,11 @@ async fn measure_peer(
     // Peak RSS while ingesting; TinyObs's flush is its clean stop, so it is
     // read before any flush for every peer alike.
     let rss = peak_rss_mb(child.id());
+    // Queries run on a settled peer: each gets the same two seconds to
+    // finish the background work its ingest left (TinyObs's sealer and sled
+    // flush, VictoriaMetrics's merges, Prometheus's WAL), so that the first
+    // query's timings do not include it.
+    tokio::time::sleep(Duration::from_secs(2)).await;
     let extra: &[(&str, &str)] = match peer {
         Peer::VictoriaMetrics => {
             // Make what was just written searchable, and skip the cache.
