@@ -5,8 +5,9 @@
 //! Why: the adaptive binary range coder of generation 1 (`range_coder.rs`)
 //! decides a residual bit by bit, each decision waiting for the one before,
 //! and reading chunks was most of a large query's time. rANS decodes a
-//! symbol with one table look-up, a multiplication and a renormalisation,
-//! about three times as fast, for about 3 % more bytes (the tables).
+//! symbol with one table look-up, a multiplication and at most one byte of
+//! renormalisation: reads of the benchmark's chunks took half the time, for
+//! 1 to 2 % more bytes on 480-sample chunks (the tables).
 //!
 //! rANS as in Jarek Duda's "Asymmetric numeral systems" and Fabian Giesen's
 //! `ryg_rans`: a 32-bit state kept in `[L, 256 L)`, renormalised a byte at a
@@ -15,11 +16,11 @@
 
 use super::{ChunkError, bit_length};
 
-/// Frequencies of a table sum to `1 << SCALE_BITS`. Coarse, so that every
-/// frequency fits a byte and a table costs about one byte per bit length:
-/// on 480-sample chunks finer scales cost more in tables than they saved
-/// (2^11: 2 to 4 % more bytes than the adaptive coder, 2^8: 1 to 2 %).
-pub(super) const SCALE_BITS: u32 = 8;
+/// Frequencies of a table sum to `1 << SCALE_BITS`. Coarse, so that a
+/// table costs about one byte per bit length: on 480-sample chunks finer
+/// scales cost more in tables than they saved (2^11: 2 to 4 % more bytes
+/// than the adaptive coder, 2^8: 1 to 2 %).
+const SCALE_BITS: u32 = 8;
 const SCALE: u32 = 1 << SCALE_BITS;
 /// Lower bound of the normalised state.
 const L: u32 = 1 << 23;
@@ -99,11 +100,11 @@ impl Table {
         Ok(Table { low, freq })
     }
 
-    /// Bits the residuals `zs` take with this table, the bit stream's
-    /// included: what a plan is priced at.
-    pub(super) fn bits(&self, zs_lengths: &[usize; 65]) -> f64 {
+    /// Bits that residuals take with this table, the bit stream's included,
+    /// given how many have each bit length: what a plan is priced at.
+    pub(super) fn bits(&self, lengths: &[usize; 65]) -> f64 {
         let mut bits = 0.0;
-        for (k, &count) in zs_lengths.iter().enumerate() {
+        for (k, &count) in lengths.iter().enumerate() {
             if count > 0 {
                 let f = self.freq[k - usize::from(self.low)];
                 bits += count as f64 * (f64::from(SCALE) / f64::from(f)).log2();
@@ -122,7 +123,8 @@ impl Table {
 /// and one bit stream. Columns are added in the order they are decoded.
 #[derive(Default)]
 pub(super) struct Encoder {
-    /// (bit length, frequency, start) per residual, in decoding order.
+    /// Each residual's bit length as (frequency, start) in its column's
+    /// table, in decoding order.
     symbols: Vec<(u32, u32)>,
     raw: BitWriter,
 }
@@ -142,18 +144,20 @@ impl Encoder {
 
     /// The rANS bytes, then the bit stream's bytes last first.
     pub(super) fn finish(self, out: &mut Vec<u8>) {
-        let mut reversed = Vec::with_capacity(self.symbols.len());
+        // Bytes as the encoder shifts them out; the decoder, running the
+        // other way, reads them in reverse.
+        let mut emitted = Vec::with_capacity(self.symbols.len());
         let mut x = L;
         for &(freq, start) in self.symbols.iter().rev() {
             let x_max = ((L >> SCALE_BITS) << 8) * freq;
             while x >= x_max {
-                reversed.push(x as u8);
+                emitted.push(x as u8);
                 x >>= 8;
             }
             x = ((x / freq) << SCALE_BITS) + (x % freq) + start;
         }
         out.extend_from_slice(&x.to_be_bytes());
-        out.extend(reversed.iter().rev());
+        out.extend(emitted.iter().rev());
         out.extend(self.raw.finish().iter().rev());
     }
 }
@@ -161,14 +165,14 @@ impl Encoder {
 /// A column's table as the decoder uses it: the symbol of every slot.
 pub(super) struct DecodeTable {
     low: u8,
-    slots: Box<[u8; SCALE as usize]>,
+    slots: [u8; SCALE as usize],
     freq: [u32; 65],
     start: [u32; 65],
 }
 
 impl DecodeTable {
     pub(super) fn new(table: &Table) -> Self {
-        let mut slots = Box::new([0u8; SCALE as usize]);
+        let mut slots = [0u8; SCALE as usize];
         let (mut freq, mut start) = ([0u32; 65], [0u32; 65]);
         let mut at = 0u32;
         for (i, &f) in table.freq.iter().enumerate() {
