@@ -31,11 +31,13 @@ const STEP_MS: i64 = 15_000;
 const SHARDS: usize = 4;
 const STEPS_PER_REQUEST: usize = 4;
 
+/// A number from the environment variable `name`, if it is set and parses.
+fn env_number<T: std::str::FromStr>(name: &str) -> Option<T> {
+    std::env::var(name).ok()?.parse().ok()
+}
+
 fn main() {
-    let hours: i64 = std::env::var("BENCH_HOURS")
-        .ok()
-        .and_then(|h| h.parse().ok())
-        .unwrap_or(24);
+    let hours: i64 = env_number("BENCH_HOURS").unwrap_or(24);
     let steps = (hours * 3600 * 1000 / STEP_MS) as usize;
     let end = (chrono::Utc::now().timestamp_millis() / STEP_MS) * STEP_MS - 60_000;
     let start = end - steps as i64 * STEP_MS;
@@ -71,11 +73,7 @@ fn main() {
     let span = (start / 1000 + 3600 + 7, end / 1000);
     // BENCH_ROUNDS=N: every peer N times, round by round, each figure the
     // median of its N; this machine's rates move by a quarter run to run.
-    let rounds: usize = std::env::var("BENCH_ROUNDS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(1)
-        .max(1);
+    let rounds: usize = env_number("BENCH_ROUNDS").unwrap_or(1).max(1);
     let mut runs: Vec<Vec<Row>> = peers.iter().map(|_| Vec::new()).collect();
     for round in 1..=rounds {
         for (peer, runs) in peers.iter().zip(&mut runs) {
@@ -248,10 +246,7 @@ fn bench_storage_layer(w: &Workload, total: u64) -> Row {
 /// profile (`perf record`) without HTTP in the way; `BENCH_QUERY` picks
 /// the queries whose name contains it.
 fn profile_queries(storage: &Storage, w: &Workload) {
-    let Some(n) = std::env::var("BENCH_QUERY_LOOP")
-        .ok()
-        .and_then(|n| n.parse::<usize>().ok())
-    else {
+    let Some(n) = env_number::<usize>("BENCH_QUERY_LOOP") else {
         return;
     };
     let engine = tinyobs::promql::Engine::new(storage);
@@ -291,10 +286,7 @@ fn profile_queries(storage: &Storage, w: &Workload) {
 /// which decodes a few chunks over and over (and lets the branch predictor
 /// learn them), this decodes thousands of different chunks.
 fn profile_reads(storage: &Storage, w: &Workload) {
-    let Some(n) = std::env::var("BENCH_READ_LOOP")
-        .ok()
-        .and_then(|n| n.parse::<usize>().ok())
-    else {
+    let Some(n) = env_number::<usize>("BENCH_READ_LOOP") else {
         return;
     };
     let (start, end) = (w.start, w.start + w.steps as i64 * STEP_MS);
@@ -443,10 +435,7 @@ async fn measure_peer(
     };
     let timings = queries::run(&client, base, span, extra).await?;
     // BENCH_HOLD_SECS: keep the loaded peer up a while, to profile it by hand.
-    if let Some(secs) = std::env::var("BENCH_HOLD_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-    {
+    if let Some(secs) = env_number("BENCH_HOLD_SECS") {
         println!(
             "{} holds at {base} for {secs} s (pid {})",
             peer.name(),

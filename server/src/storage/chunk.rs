@@ -74,7 +74,7 @@ pub(crate) fn encode(samples: &[Sample]) -> Result<Vec<u8>, ChunkError> {
 }
 
 /// `encode` with the way the cheapest candidate coding is found: tests check
-/// the pruned search against the exhaustive one.
+/// choosing by table size against coding every candidate.
 fn encode_with(samples: &[Sample], cheapest: fn(Vec<Plan>) -> Plan) -> Result<Vec<u8>, ChunkError> {
     check_input(samples)?;
     // The smallest of every candidate coding is kept: a chunk is sealed once
@@ -1034,16 +1034,16 @@ mod tests {
         }
 
         #[test]
-        /// Estimates skip plans that the exhaustive search would have priced;
-        /// on odd data (a handful of NaNs and extremes) they may miss the
-        /// smallest by a few bytes: over 30,000 random runs, at most 4 bytes
-        /// and 14 bytes in all.
-        fn the_pruned_search_codes_about_as_small_as_the_exhaustive_one(samples in random_run()) {
-            let (pruned, exhaustive) = (
+        /// Sizes taken from the tables pick about what coding every
+        /// candidate picks: rANS's rounding and the bit stream's padding can
+        /// differ by a byte (over 30,000 random runs, at most 1 byte more,
+        /// and 119 bytes fewer in all).
+        fn choosing_by_table_size_codes_about_as_small_as_coding_every_plan(samples in random_run()) {
+            let (chosen, exhaustive) = (
                 encode(&samples).unwrap().len(),
                 encode_with(&samples, cheapest_exhaustive).unwrap().len(),
             );
-            prop_assert!(pruned <= exhaustive + exhaustive / 20 + 8, "{pruned} vs {exhaustive}");
+            prop_assert!(chosen <= exhaustive + 4, "{chosen} vs {exhaustive}");
         }
     }
 

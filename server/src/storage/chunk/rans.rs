@@ -27,7 +27,7 @@ const L: u32 = 1 << 23;
 
 /// How often each bit length occurs in a column, scaled to `SCALE`: the
 /// lengths `low .. low + freq.len()`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Debug)]
 pub(super) struct Table {
     low: u8,
     freq: Vec<u32>,
