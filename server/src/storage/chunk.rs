@@ -177,6 +177,9 @@ pub(crate) fn decode_into(bytes: &[u8], out: &mut Vec<Sample>) -> Result<(), Chu
     }
     match kind {
         RAW_BITS => values.decode(&mut source, |i, m| out[i].v = f64::from_bits(m as u64)),
+        // Whole numbers (counters, buckets): no division, which would cost
+        // more than decoding the residual.
+        0 => values.decode(&mut source, |i, m| out[i].v = m as f64),
         _ => {
             let div = POW10[kind as usize];
             values.decode(&mut source, |i, m| out[i].v = m as f64 / div);
