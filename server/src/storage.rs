@@ -535,12 +535,16 @@ impl Storage {
         // One decode buffer per thread, taken out while in use (so that a
         // nested read gets its own) and put back for the next read.
         thread_local! {
-            static DECODED: std::cell::Cell<Vec<Sample>> = const { std::cell::Cell::new(Vec::new()) };
+            static DECODED: std::cell::Cell<(Vec<u8>, Vec<Sample>)> =
+                const { std::cell::Cell::new((Vec::new(), Vec::new())) };
         }
-        let mut decoded = DECODED.take();
+        let (mut bytes, mut decoded) = DECODED.take();
         let result = (|| {
-            for chunk in self.sealed.chunks(id, mint, maxt) {
-                chunk::decode_into(&chunk?, &mut decoded)?;
+            for chunk_ref in self.sealed.refs(id, mint, maxt) {
+                if !self.sealed.read_into(&chunk_ref?, &mut bytes)? {
+                    continue;
+                }
+                chunk::decode_into(&bytes, &mut decoded)?;
                 let from = decoded.partition_point(|s| s.t < mint);
                 let to = decoded.partition_point(|s| s.t <= maxt);
                 let run = &decoded[from..to.max(from)];
@@ -553,7 +557,7 @@ impl Storage {
             }
             Ok::<_, StorageError>(true)
         })();
-        DECODED.set(decoded);
+        DECODED.set((bytes, decoded));
         if !result? {
             return Ok(());
         }

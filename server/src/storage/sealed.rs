@@ -71,7 +71,7 @@ impl Totals {
 
 /// Where a sealed chunk's bytes are: the value of its key in the `chunks` tree.
 #[derive(Clone, Copy, Debug, PartialEq)]
-struct ChunkRef {
+pub(crate) struct ChunkRef {
     /// The chunk file, named by the start of its window.
     file: i64,
     offset: u64,
@@ -261,25 +261,38 @@ impl SealedChunks {
     /// Reads and checks the bytes of one chunk; `None` if retention deleted
     /// its file meanwhile.
     fn read(&self, chunk_ref: &ChunkRef) -> Result<Option<Vec<u8>>, StorageError> {
+        let mut bytes = Vec::new();
+        Ok(self.read_into(chunk_ref, &mut bytes)?.then_some(bytes))
+    }
+
+    /// Reads a chunk's bytes into `bytes`, replacing what it held (a reader
+    /// of many chunks reuses one buffer); false if retention deleted its
+    /// file meanwhile.
+    pub(crate) fn read_into(
+        &self,
+        chunk_ref: &ChunkRef,
+        bytes: &mut Vec<u8>,
+    ) -> Result<bool, StorageError> {
         let handle = {
             let mut files = self.files.lock().unwrap_or_else(|p| p.into_inner());
             match self.file_entry(&mut files, chunk_ref.file, false)? {
                 Some(entry) => Arc::clone(&entry.file),
-                None => return Ok(None),
+                None => return Ok(false),
             }
         };
         let len = usize::try_from(chunk_ref.len)
             .ok()
             .filter(|&n| n > 4)
             .ok_or(StorageError::Corrupt("chunk reference length"))?;
-        let mut bytes = vec![0u8; len];
-        handle.read_exact_at(&mut bytes, chunk_ref.offset)?;
+        bytes.clear();
+        bytes.resize(len, 0);
+        handle.read_exact_at(bytes, chunk_ref.offset)?;
         let crc = u32::from_le_bytes(bytes[len - 4..].try_into().expect("4 bytes"));
         bytes.truncate(len - 4);
-        if crc32fast::hash(&bytes) != crc {
+        if crc32fast::hash(bytes) != crc {
             return Err(StorageError::Corrupt("chunk checksum mismatch"));
         }
-        Ok(Some(bytes))
+        Ok(true)
     }
 
     /// The newest sealed sample of a series: what a new sample must follow.
@@ -306,6 +319,18 @@ impl SealedChunks {
         mint: i64,
         maxt: i64,
     ) -> impl Iterator<Item = Result<Vec<u8>, StorageError>> + '_ {
+        self.refs(id, mint, maxt)
+            .filter_map(|r| r.and_then(|c| self.read(&c)).transpose())
+    }
+
+    /// The references of `id`'s chunks that overlap `[mint, maxt]`, oldest
+    /// first: for `read_into`.
+    pub(crate) fn refs(
+        &self,
+        id: SeriesId,
+        mint: i64,
+        maxt: i64,
+    ) -> impl Iterator<Item = Result<ChunkRef, StorageError>> + '_ {
         let range = (
             Bound::Included(key(id, mint)),
             Bound::Included(key(id, i64::MAX)),
@@ -317,7 +342,6 @@ impl SealedChunks {
                 ChunkRef::decode(&k, &v).ok_or(StorageError::Corrupt("chunk ref"))
             })
             .take_while(move |r| r.as_ref().map_or(true, |c| c.mint <= maxt))
-            .filter_map(|r| r.and_then(|c| self.read(&c)).transpose())
     }
 
     /// Whether series `id` has any sealed chunk.
