@@ -330,6 +330,17 @@ impl<'a> BitReader<'a> {
     }
 
     fn refill(&mut self) {
+        // Where eight bytes are left, all at once: the next byte
+        // (`buf[next - 1]`) goes just below the unread bits and the ones
+        // before it below that. Of a byte that does not fit whole, the bits
+        // that do are its own, so the next refill writes the same ones again.
+        if let Some(word) = self.next.checked_sub(8).map(|i| &self.buf[i..self.next]) {
+            self.acc |= u64::from_le_bytes(word.try_into().expect("8 bytes")) >> self.bits;
+            let whole = (64 - self.bits) / 8;
+            self.next -= whole as usize;
+            self.bits += whole * 8;
+            return;
+        }
         while self.bits <= 56 {
             let byte = match self.next.checked_sub(1) {
                 Some(i) => {
