@@ -174,6 +174,26 @@ async fn ingest_query_and_survive_kill_and_restart() {
     server.stop();
 }
 
+/// The server starts itself again once, so that mimalloc returns freed
+/// memory at once (main.rs): the same process, now with the variable set,
+/// and serving.
+#[tokio::test]
+async fn the_server_runs_with_prompt_memory_purging() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let environ = std::fs::read(format!("/proc/{}/environ", server.pid())).unwrap();
+    assert!(
+        environ
+            .split(|&b| b == 0)
+            .any(|var| var == b"MIMALLOC_PURGE_DELAY=0"),
+        "{}",
+        String::from_utf8_lossy(&environ)
+    );
+    let (status, _) = get(&server, "/health").await;
+    assert_eq!(status, 200);
+    server.stop();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_inputs_get_clear_4xx_and_store_nothing() {
     let dir = tempfile::tempdir().unwrap();

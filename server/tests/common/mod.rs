@@ -31,6 +31,8 @@ impl Server {
             .arg(data_dir)
             .args(flags)
             .env("RUST_LOG", "warn")
+            // As users start it: the server sets this itself (main.rs).
+            .env_remove("MIMALLOC_PURGE_DELAY")
             .stdout(Stdio::piped())
             .spawn()
             .expect("start tinyobs");
@@ -43,6 +45,10 @@ impl Server {
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || lines.for_each(drop));
         Server { child, base }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn url(&self, path: &str) -> String {
