@@ -167,6 +167,12 @@ impl<'a> Engine<'a> {
         if let Some(series) = batch::call_range(&evaluator, &expr, whole)? {
             return Ok(series);
         }
+        if let Some(series) = batch::aggregate_range(&evaluator, &expr, whole)? {
+            return Ok(series);
+        }
+        if let Some(series) = batch::quantile_range(&evaluator, &expr, whole)? {
+            return Ok(series);
+        }
         evaluator.precomputed = batch::precompute(&evaluator, &expr, (start, end, step))?;
         let mut series: BTreeMap<LabelSet, Vec<(i64, f64)>> = BTreeMap::new();
         let mut t = start;
@@ -208,13 +214,19 @@ fn is_stale(v: f64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::promql::eval::Evaluator;
     use crate::storage::{Append, Labels, Sample as StoredSample, StorageConfig};
 
-    fn store_with(values: impl Iterator<Item = (i64, f64)>) -> (tempfile::TempDir, Storage) {
+    fn empty_store() -> (tempfile::TempDir, Storage) {
         let dir = tempfile::tempdir().unwrap();
         let mut config = StorageConfig::new(dir.path());
         config.sync_wal = false;
         let storage = Storage::open(config).unwrap();
+        (dir, storage)
+    }
+
+    fn store_with(values: impl Iterator<Item = (i64, f64)>) -> (tempfile::TempDir, Storage) {
+        let (dir, storage) = empty_store();
         let samples = values.map(|(t, v)| StoredSample { t, v }).collect();
         let labels = Labels::new([("__name__", "x")]);
         storage.append(&[Append { labels, samples }]).unwrap();
@@ -271,6 +283,12 @@ mod tests {
             "sum(avg_over_time(x[1m]))",
             "count(count_over_time(x[1m] offset 1m))",
         ] {
+            if query.starts_with("sum") || query.starts_with("count") {
+                let parsed = promql_parser::parser::parse(query).unwrap();
+                let whole = (0, 2_400_000, 7_000);
+                let fast = batch::aggregate_range(&Evaluator::new(&storage), &parsed, whole);
+                assert!(fast.unwrap().is_some(), "{query} takes the one-pass path");
+            }
             let range = engine.range(query, 0, 2_400_000, 7_000).unwrap();
             let mut expected = Vec::new();
             for t in (0..=2_400_000).step_by(7_000) {
@@ -291,11 +309,78 @@ mod tests {
     }
 
     #[test]
+    fn a_histogram_quantile_over_a_range_answers_as_each_instant_does() {
+        // Two histograms (job a and b); job a's bound 1 spelled "1" on one
+        // instance and "1.0" on the other; a +Inf bucket that resets; job b
+        // has a 10 min hole.
+        let (_dir, storage) = empty_store();
+        let buckets = [
+            ("a", "0", "0.1", 1.0),
+            ("a", "0", "1", 3.0),
+            ("a", "0", "+Inf", 4.0),
+            ("a", "1", "1.0", 2.0),
+            ("a", "1", "+Inf", 5.0),
+            ("b", "0", "0.5", 1.0),
+            ("b", "0", "+Inf", 2.0),
+        ];
+        let appends: Vec<Append> = buckets
+            .iter()
+            .map(|&(job, instance, le, per_step)| Append {
+                labels: Labels::new([
+                    ("__name__", "x_bucket"),
+                    ("job", job),
+                    ("instance", instance),
+                    ("le", le),
+                ]),
+                samples: (0..200)
+                    .filter(|i| job == "a" || !(60..120).contains(i))
+                    .map(|i| StoredSample {
+                        t: i * 10_000,
+                        v: match (i, le) {
+                            (150.., "+Inf") => per_step * (i - 150) as f64,
+                            _ => per_step * i as f64,
+                        },
+                    })
+                    .collect(),
+            })
+            .collect();
+        storage.append(&appends).unwrap();
+        let engine = Engine::new(&storage);
+        let range = (0, 2_400_000, 7_000);
+        for query in [
+            "histogram_quantile(0.9, sum by (job, le) (rate(x_bucket[1m])))",
+            "(histogram_quantile((0.5), sum without (instance) (increase(x_bucket[2m]))))",
+            "histogram_quantile(0.99, max by (le) (rate(x_bucket[1m] offset 30s)))",
+        ] {
+            // The one-pass path answers, and as the instants do.
+            let parsed = promql_parser::parser::parse(query).unwrap();
+            let fast = batch::quantile_range(&Evaluator::new(&storage), &parsed, range);
+            assert!(fast.unwrap().is_some(), "{query}");
+            let got: BTreeMap<LabelSet, Vec<(i64, f64)>> = engine
+                .range(query, range.0, range.1, range.2)
+                .unwrap()
+                .into_iter()
+                .map(|s| (s.labels, s.points))
+                .collect();
+            let mut expected: BTreeMap<LabelSet, Vec<(i64, f64)>> = BTreeMap::new();
+            for t in (range.0..=range.1).step_by(range.2 as usize) {
+                let Value::Vector(v) = engine.instant(query, t).unwrap() else {
+                    panic!("a vector");
+                };
+                for s in v {
+                    expected.entry(s.labels).or_default().push((s.t, s.v));
+                }
+            }
+            // Debug output, so that NaN answers compare equal.
+            assert_eq!(format!("{got:?}"), format!("{expected:?}"), "{query}");
+            let points: usize = expected.values().map(Vec::len).sum();
+            assert!(points > 250, "{query}: {points} points");
+        }
+    }
+
+    #[test]
     fn a_query_reading_too_many_samples_fails_cleanly() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = StorageConfig::new(dir.path());
-        config.sync_wal = false;
-        let storage = Storage::open(config).unwrap();
+        let (_dir, storage) = empty_store();
         // 12 series of 300 samples: 3,600 in all, enough work to be read on
         // several threads (where there are several cores).
         let batch: Vec<Append> = (0..12)

@@ -7,8 +7,9 @@
 //!   sum, avg, min, max, count and `func` a range function, anywhere in the
 //!   expression: `Engine::range` computes such sub-expressions first and the
 //!   step-by-step evaluation takes their values as they are;
-//! - a whole query that is a bare selector or `func(selector[range])`,
-//!   answered series by series without the step loop.
+//! - a whole query of one of these shapes, or a bare selector, or
+//!   `histogram_quantile` of such an aggregate, answered without the step
+//!   loop (`whole.rs`).
 //!
 //! The answers are the step-by-step ones: the same functions, the same
 //! order of addition, the same empty windows.
@@ -16,10 +17,13 @@
 use super::eval::{Evaluator, is_name, name_of};
 use super::fill::Fill;
 use super::functions::{RANGE_FUNCTIONS, over_range};
-use super::{At, LOOKBACK_MS, LabelSet, PromqlError, Sample, Series, is_stale};
+use super::{At, LOOKBACK_MS, LabelSet, PromqlError, Sample, is_stale};
 use crate::storage::METRIC_NAME;
 use promql_parser::parser::{AggregateExpr, Expr, LabelModifier, VectorSelector};
 use std::collections::{BTreeMap, HashMap};
+
+mod whole;
+pub(crate) use whole::{aggregate_range, call_range, quantile_range, selector_range};
 
 /// Values of sub-expressions at every step, by the address of their node.
 pub(crate) type Precomputed = HashMap<usize, BTreeMap<i64, Vec<Sample>>>;
@@ -84,96 +88,6 @@ fn shift_of(vs: &VectorSelector, (start, end, step): (i64, i64, i64)) -> i64 {
         step,
     };
     start - Evaluator::read_time(vs, at)
-}
-
-/// A range query of a bare selector (`metric{...}`, with or without
-/// `offset`), answered whole: each series is read once and walked step by
-/// step for its newest sample in the lookback window. Step by step, every
-/// step would clone and regroup every series' labels. `None` for any other
-/// expression.
-pub(crate) fn selector_range(
-    ev: &Evaluator<'_>,
-    expr: &Expr,
-    (start, end, step): (i64, i64, i64),
-) -> Result<Option<Vec<Series>>, PromqlError> {
-    let vs = match expr {
-        Expr::Paren(p) => return selector_range(ev, &p.expr, (start, end, step)),
-        Expr::VectorSelector(vs) if vs.at.is_none() => vs,
-        _ => return Ok(None),
-    };
-    let shift = shift_of(vs, (start, end, step));
-    let steps = step_times((start, end, step));
-    let read = (start - shift - LOOKBACK_MS, end - shift);
-    let mut series: Vec<Series> = ev
-        .read_each(vs, read, Fill::Last, |labels, points| {
-            let mut hi = 0;
-            let mut out = Vec::new();
-            for &t in &steps {
-                let read_at = t - shift;
-                while hi < points.len() && points[hi].0 <= read_at {
-                    hi += 1;
-                }
-                // The newest sample in (read_at - lookback, read_at].
-                if let Some(&(sample_t, v)) = hi.checked_sub(1).map(|i| &points[i])
-                    && sample_t > read_at - LOOKBACK_MS
-                    && !is_stale(v)
-                {
-                    out.push((t, v));
-                }
-            }
-            Series {
-                labels,
-                points: out,
-            }
-        })?
-        .into_iter()
-        .filter(|s| !s.points.is_empty())
-        .collect();
-    // The order the step-by-step evaluation gives: by label set.
-    series.sort_by(|a, b| a.labels.cmp(&b.labels));
-    Ok(Some(series))
-}
-
-/// A range query of `func(selector[range])` (one argument, no `@`),
-/// answered whole as `selector_range` is. `None` for any other expression,
-/// and where dropping the metric name makes two series alike: the step by
-/// step evaluation then reports that as Prometheus does.
-pub(crate) fn call_range(
-    ev: &Evaluator<'_>,
-    expr: &Expr,
-    range: (i64, i64, i64),
-) -> Result<Option<Vec<Series>>, PromqlError> {
-    if let Expr::Paren(p) = expr {
-        return call_range(ev, &p.expr, range);
-    }
-    let Some(call) = RangeCall::of(expr, range) else {
-        return Ok(None);
-    };
-    let keep_name = matches!(call.name, "last_over_time" | "first_over_time");
-    let mut series: Vec<Series> = call
-        .read(ev, |mut labels| {
-            if !keep_name {
-                labels.remove(METRIC_NAME);
-            }
-            labels
-        })?
-        .into_iter()
-        .map(|(labels, values)| Series {
-            labels,
-            points: call
-                .steps
-                .iter()
-                .zip(values)
-                .filter_map(|(&t, v)| Some((t, v?)))
-                .collect(),
-        })
-        .filter(|s| !s.points.is_empty())
-        .collect();
-    series.sort_by(|a, b| a.labels.cmp(&b.labels));
-    if series.windows(2).any(|w| w[0].labels == w[1].labels) {
-        return Ok(None);
-    }
-    Ok(Some(series))
 }
 
 /// A series' value at each step of a range query, if it has one there.
@@ -287,8 +201,42 @@ impl<'e> RangeCall<'e> {
 fn aggregate(
     ev: &Evaluator<'_>,
     agg: &AggregateExpr,
-    (start, end, step): (i64, i64, i64),
+    range: (i64, i64, i64),
 ) -> Result<Option<BTreeMap<i64, Vec<Sample>>>, PromqlError> {
+    let Some(Groups { steps, op, folds }) = aggregate_groups(ev, agg, range)? else {
+        return Ok(None);
+    };
+    let mut out: BTreeMap<i64, Vec<Sample>> = steps.iter().map(|&t| (t, Vec::new())).collect();
+    for (labels, per_step) in folds {
+        for (k, fold) in per_step.into_iter().enumerate() {
+            if let Some(v) = fold.value(&op) {
+                out.get_mut(&steps[k]).expect("every step").push(Sample {
+                    labels: labels.clone(),
+                    t: steps[k],
+                    v,
+                });
+            }
+        }
+    }
+    Ok(Some(out))
+}
+
+/// An aggregation's groups with their members' values folded at every step.
+struct Groups {
+    steps: Vec<i64>,
+    /// The aggregation: sum, avg, min, max or count.
+    op: String,
+    /// Per group (its labels, in order), one fold per step.
+    folds: BTreeMap<LabelSet, Vec<Fold>>,
+}
+
+/// The groups of `aggr [by|without (...)] (func(selector[range]))` at every
+/// step, if the aggregate has that shape.
+fn aggregate_groups(
+    ev: &Evaluator<'_>,
+    agg: &AggregateExpr,
+    (start, end, step): (i64, i64, i64),
+) -> Result<Option<Groups>, PromqlError> {
     let op = agg.op.to_string();
     if agg.param.is_some() || !matches!(op.as_str(), "sum" | "avg" | "min" | "max" | "count") {
         return Ok(None);
@@ -301,30 +249,18 @@ fn aggregate(
     let series = call.read(ev, |labels| group_key(&labels, agg.modifier.as_ref()))?;
     let steps = call.steps;
     // Per group, per step, the members' values folded in series order.
-    let mut groups: BTreeMap<LabelSet, Vec<Fold>> = BTreeMap::new();
+    let mut folds: BTreeMap<LabelSet, Vec<Fold>> = BTreeMap::new();
     for (key, values) in series {
-        let folds = groups
+        let per_step = folds
             .entry(key)
             .or_insert_with(|| vec![Fold::EMPTY; steps.len()]);
-        for (fold, v) in folds.iter_mut().zip(values) {
+        for (fold, v) in per_step.iter_mut().zip(values) {
             if let Some(v) = v {
                 fold.add(v);
             }
         }
     }
-    let mut out: BTreeMap<i64, Vec<Sample>> = steps.iter().map(|&t| (t, Vec::new())).collect();
-    for (labels, per_step) in groups {
-        for (k, fold) in per_step.into_iter().enumerate() {
-            if let Some(v) = fold.value(&op) {
-                out.get_mut(&steps[k]).expect("every step").push(Sample {
-                    labels: labels.clone(),
-                    t: steps[k],
-                    v,
-                });
-            }
-        }
-    }
-    Ok(Some(out))
+    Ok(Some(Groups { steps, op, folds }))
 }
 
 /// `sum`, `avg`, `min`, `max` and `count` of values added one at a time,

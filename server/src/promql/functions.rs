@@ -463,17 +463,21 @@ fn bucket_groups(
         key.remove("le");
         groups.entry(key).or_default().push((le, s.v));
     }
-    for buckets in groups.values_mut() {
-        buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
-        buckets.dedup_by(|later, kept| {
-            let same = later.0 == kept.0;
-            if same {
-                kept.1 += later.1;
-            }
-            same
-        });
-    }
+    groups.values_mut().for_each(order_buckets);
     Ok(groups)
+}
+
+/// A histogram's `(bound, count)` buckets by bound, buckets of one bound
+/// spelled two ways ("1", "1.0") added together in the order given.
+pub(crate) fn order_buckets(buckets: &mut Vec<(f64, f64)>) {
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    buckets.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        if same {
+            kept.1 += later.1;
+        }
+        same
+    });
 }
 
 /// A quantile as `histogram_quantiles` labels it: "0.0", "0.25", "1.0".
