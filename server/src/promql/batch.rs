@@ -136,9 +136,22 @@ impl<'e> RangeCall<'e> {
         ev: &Evaluator<'_>,
         key: impl Fn(LabelSet) -> K + Sync,
     ) -> Result<Vec<(K, StepValues)>, PromqlError> {
+        let mut series = Vec::new();
+        self.read_in_order(ev, key, |s| series.push(s))?;
+        Ok(series)
+    }
+
+    /// Hands each series with a sample, as `(key(labels), values)`, to
+    /// `sink` in series order as soon as it is read (`read_in_order`).
+    fn read_in_order<K: Send>(
+        &self,
+        ev: &Evaluator<'_>,
+        key: impl Fn(LabelSet) -> K + Sync,
+        mut sink: impl FnMut((K, StepValues)) + Send,
+    ) -> Result<(), PromqlError> {
         let (first, last) = (self.steps[0], self.steps[self.steps.len() - 1]);
         let span = (first - self.shift - self.range, last - self.shift);
-        let series = ev.read_each(
+        ev.read_in_order(
             self.selector,
             span,
             Fill::for_function(self.name),
@@ -146,8 +159,8 @@ impl<'e> RangeCall<'e> {
                 let values = self.values(points)?;
                 Some((key(labels), values))
             },
-        )?;
-        Ok(series.into_iter().flatten().collect())
+            |series| series.into_iter().for_each(&mut sink),
+        )
     }
 
     /// One series' value at every step; `None` if it has no sample.
@@ -245,22 +258,27 @@ fn aggregate_groups(
     let Some(call) = RangeCall::of(&agg.expr, (start, end, step)).filter(|_| !keeps_name) else {
         return Ok(None);
     };
-    // Each series' value at every step, worked out as it is read.
-    let series = call.read(ev, |labels| group_key(&labels, agg.modifier.as_ref()))?;
-    let steps = call.steps;
-    // Per group, per step, the members' values folded in series order.
+    // Each series' value at every step, worked out as it is read and
+    // folded into its group's, per step, in series order.
     let mut folds: BTreeMap<LabelSet, Vec<Fold>> = BTreeMap::new();
-    for (key, values) in series {
-        let per_step = folds
-            .entry(key)
-            .or_insert_with(|| vec![Fold::EMPTY; steps.len()]);
-        for (fold, v) in per_step.iter_mut().zip(values) {
-            if let Some(v) = v {
-                fold.add(v);
+    let steps = call.steps.len();
+    call.read_in_order(
+        ev,
+        |labels| group_key(&labels, agg.modifier.as_ref()),
+        |(key, values)| {
+            let per_step = folds.entry(key).or_insert_with(|| vec![Fold::EMPTY; steps]);
+            for (fold, v) in per_step.iter_mut().zip(values) {
+                if let Some(v) = v {
+                    fold.add(v);
+                }
             }
-        }
-    }
-    Ok(Some(Groups { steps, op, folds }))
+        },
+    )?;
+    Ok(Some(Groups {
+        steps: call.steps,
+        op,
+        folds,
+    }))
 }
 
 /// `sum`, `avg`, `min`, `max` and `count` of values added one at a time,

@@ -14,6 +14,7 @@ use promql_parser::parser::{
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::UNIX_EPOCH;
 
 /// Least work worth spreading over threads, in chunk windows to decode
@@ -171,17 +172,33 @@ impl<'a> Evaluator<'a> {
 
     /// Reads as `read` does, but hands each series to `each` as soon as it
     /// is read and keeps only what `each` makes of it, in series order.
+    pub(crate) fn read_each<R: Send>(
+        &self,
+        vs: &VectorSelector,
+        span: (i64, i64),
+        fill: Fill,
+        each: impl Fn(LabelSet, &[(i64, f64)]) -> R + Sync,
+    ) -> Result<Vec<R>, PromqlError> {
+        let mut out = Vec::new();
+        self.read_in_order(vs, span, fill, each, |r| out.push(r))?;
+        Ok(out)
+    }
+
+    /// Reads as `read` does, hands each series to `each` as soon as it is
+    /// read, and what `each` makes of it to `sink`, in series order.
     /// Series are read on several threads, one series per thread at a time:
     /// decoding chunks is most of a large query's time, series decode
     /// independently, and `aggr(func(selector[range]))` over thousands of
-    /// series then holds its results in memory, not all their samples.
-    pub(crate) fn read_each<R: Send>(
+    /// series then holds neither their samples nor their results: `sink`
+    /// folds each result in as soon as those before it are in.
+    pub(crate) fn read_in_order<R: Send>(
         &self,
         vs: &VectorSelector,
         (mint, maxt): (i64, i64),
         fill: Fill,
         each: impl Fn(LabelSet, &[(i64, f64)]) -> R + Sync,
-    ) -> Result<Vec<R>, PromqlError> {
+        sink: impl FnMut(R) + Send,
+    ) -> Result<(), PromqlError> {
         if !vs.matchers.or_matchers.is_empty() {
             return Err(PromqlError::Unsupported("`or` inside a selector".into()));
         }
@@ -199,9 +216,13 @@ impl<'a> Evaluator<'a> {
         let next = AtomicUsize::new(0);
         let failed = AtomicBool::new(false);
         let max_samples = self.max_samples;
+        let in_order = Mutex::new(InOrder {
+            next: 0,
+            waiting: BTreeMap::new(),
+            sink,
+        });
         // Each worker takes the next series until none is left.
-        let worker = || -> Result<Vec<(usize, R)>, PromqlError> {
-            let mut out = Vec::new();
+        let worker = || -> Result<(), PromqlError> {
             let mut points = Vec::new();
             while !failed.load(Ordering::Relaxed) {
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -220,9 +241,13 @@ impl<'a> Evaluator<'a> {
                         "query processing would load too many samples into memory (more than {max_samples})",
                     )));
                 }
-                out.push((i, each(labels.to_map(), &points)));
+                let result = each(labels.to_map(), &points);
+                in_order
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .deliver(i, result);
             }
-            Ok(out)
+            Ok(())
         };
         let window = storage.config().chunk_window_ms.max(1);
         let chunks = (selected.len() as i64).saturating_mul((maxt - mint) / window + 1);
@@ -230,17 +255,17 @@ impl<'a> Evaluator<'a> {
             true => crate::storage::worker_threads().min(selected.len()),
             false => 1,
         };
-        let parts = match threads {
+        let outcomes = match threads {
             0 | 1 => vec![worker()],
             _ => std::thread::scope(|scope| {
                 let handles: Vec<_> = (0..threads)
                     .map(|_| {
                         scope.spawn(|| {
-                            let part = worker();
-                            if part.is_err() {
+                            let outcome = worker();
+                            if outcome.is_err() {
                                 failed.store(true, Ordering::Relaxed);
                             }
-                            part
+                            outcome
                         })
                     })
                     .collect();
@@ -255,12 +280,7 @@ impl<'a> Evaluator<'a> {
             }),
         };
         self.samples_read.set(read.load(Ordering::Relaxed));
-        let mut all = Vec::with_capacity(selected.len());
-        for part in parts {
-            all.extend(part?);
-        }
-        all.sort_unstable_by_key(|(i, _)| *i);
-        Ok(all.into_iter().map(|(_, r)| r).collect())
+        outcomes.into_iter().collect()
     }
 
     /// The time a selector reads at: `@` if given, minus `offset`.
@@ -804,5 +824,50 @@ fn set_op(
             );
             out
         }
+    }
+}
+
+/// Hands results to a sink in series order, whichever thread finishes
+/// first: those that come early wait (with two threads, a series or two).
+struct InOrder<R, S> {
+    /// The index of the next result the sink takes.
+    next: usize,
+    waiting: BTreeMap<usize, R>,
+    sink: S,
+}
+
+impl<R, S: FnMut(R)> InOrder<R, S> {
+    fn deliver(&mut self, i: usize, result: R) {
+        if i != self.next {
+            self.waiting.insert(i, result);
+            return;
+        }
+        (self.sink)(result);
+        self.next += 1;
+        while let Some(result) = self.waiting.remove(&self.next) {
+            (self.sink)(result);
+            self.next += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_reach_the_sink_in_series_order_whatever_order_they_come_in() {
+        let mut got = Vec::new();
+        let mut in_order = InOrder {
+            next: 0,
+            waiting: BTreeMap::new(),
+            sink: |r: usize| got.push(r),
+        };
+        for i in [2, 0, 3, 1, 5, 4, 6] {
+            in_order.deliver(i, i * 10);
+        }
+        assert!(in_order.waiting.is_empty());
+        drop(in_order);
+        assert_eq!(got, [0, 10, 20, 30, 40, 50, 60]);
     }
 }
