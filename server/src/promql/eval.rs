@@ -12,6 +12,7 @@ use promql_parser::parser::{
     VectorSelector,
 };
 use std::collections::{BTreeMap, HashMap};
+use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -257,27 +258,31 @@ impl<'a> Evaluator<'a> {
         };
         let outcomes = match threads {
             0 | 1 => vec![worker()],
-            _ => std::thread::scope(|scope| {
-                let handles: Vec<_> = (0..threads)
-                    .map(|_| {
-                        scope.spawn(|| {
-                            let outcome = worker();
+            // rayon's threads outlive the query: nothing to spawn, and their
+            // decode buffers are still there for the next one.
+            _ => {
+                let outcomes = Mutex::new(Vec::with_capacity(threads));
+                rayon::scope(|scope| {
+                    for _ in 0..threads {
+                        scope.spawn(|_| {
+                            let outcome = std::panic::catch_unwind(AssertUnwindSafe(worker))
+                                .unwrap_or_else(|_| {
+                                    Err(PromqlError::Eval("a query thread panicked".into()))
+                                });
                             if outcome.is_err() {
                                 failed.store(true, Ordering::Relaxed);
                             }
-                            outcome
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| {
-                        h.join().unwrap_or_else(|_| {
-                            Err(PromqlError::Eval("a query thread panicked".into()))
-                        })
-                    })
-                    .collect()
-            }),
+                            outcomes
+                                .lock()
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .push(outcome);
+                        });
+                    }
+                });
+                outcomes
+                    .into_inner()
+                    .unwrap_or_else(PoisonError::into_inner)
+            }
         };
         self.samples_read.set(read.load(Ordering::Relaxed));
         outcomes.into_iter().collect()
