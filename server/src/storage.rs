@@ -788,7 +788,7 @@ fn write_sealed(
             return Ok(());
         };
         let encoded = sealed::encode_all(batch.chunks(), cores)?;
-        lock(head).finish_sealing(&batch, encoded, sealed)?;
+        lock(head).finish_sealing(batch, encoded, sealed)?;
     }
 }
 
@@ -1163,6 +1163,34 @@ mod tests {
         assert_eq!(times_of(&store, id), times);
         store.flush().unwrap();
         assert_eq!(store.sealed.chunks(id, 0, 100).count(), 4);
+    }
+
+    #[test]
+    fn written_chunks_lend_their_buffers_to_the_next_open_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = store_with_chunks_of(dir.path(), 2);
+        store.sealer.stop();
+        let spare = |store: &Storage| store.lock().spare_buffers();
+        // [0, 1] sealed at 2 and written: its buffer is spare.
+        (0..=2).for_each(|t| _ = append_at(&store, t));
+        assert_eq!(spare(&store), 0);
+        store.sealer.write_now().unwrap();
+        assert_eq!(spare(&store), 1);
+        // [2, 3] sealed at 4: the chunk opened at 4 takes the spare buffer.
+        (3..=4).for_each(|t| _ = append_at(&store, t));
+        assert_eq!(spare(&store), 0);
+        store.sealer.write_now().unwrap();
+        // [4, 5] sealed at 6 (reusing the spare), [6, 7] at 8: two chunks
+        // wait for one series, so the append writes both, and keeps one
+        // buffer, as many as there are series.
+        (5..=8).for_each(|t| _ = append_at(&store, t));
+        assert_eq!(store.sealed.chunks(all_ids(&store)[0], 0, 100).count(), 4);
+        assert_eq!(spare(&store), 1);
+        // Reused buffers held nothing of before.
+        assert_eq!(
+            times_of(&store, all_ids(&store)[0]),
+            (0..=8).collect::<Vec<_>>()
+        );
     }
 
     proptest! {
