@@ -50,7 +50,7 @@ pub type SeriesId = u64;
 
 /// One sample: milliseconds since the epoch and a value. Values are kept
 /// bit-exact, NaN payloads (the Prometheus stale marker) included.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Sample {
     pub t: i64,
     pub v: f64,
@@ -503,8 +503,7 @@ impl Storage {
     }
 
     /// Appends the samples of series `id` in `[mint, maxt]` to `out` as
-    /// `(t, v)`, a chunk's worth at a time: what a query reads, without a
-    /// call per sample.
+    /// `(t, v)`, each chunk decoded straight into it: what a query reads.
     pub fn extend_samples(
         &self,
         id: SeriesId,
@@ -512,10 +511,9 @@ impl Storage {
         maxt: i64,
         out: &mut Vec<(i64, f64)>,
     ) -> Result<(), StorageError> {
-        self.for_each_run(id, mint, maxt, |run| {
-            out.extend(run.iter().map(|s| (s.t, s.v)));
-            true
-        })
+        let open = self.read_sealed(id, mint, maxt, out, |_| true)?;
+        out.extend(open.iter().map(|s| (s.t, s.v)));
+        Ok(())
     }
 
     /// Calls `visit` on runs of consecutive samples of series `id` in
@@ -528,44 +526,69 @@ impl Storage {
         maxt: i64,
         mut visit: impl FnMut(&[Sample]) -> bool,
     ) -> Result<(), StorageError> {
+        let mut decoded = Vec::new();
+        let mut more = true;
+        let open = self.read_sealed(id, mint, maxt, &mut decoded, |run| {
+            more = visit(run);
+            run.clear();
+            more
+        })?;
+        if more && !open.is_empty() {
+            visit(&open);
+        }
+        Ok(())
+    }
+
+    /// Decodes the sealed chunks of series `id` that overlap `[mint, maxt]`
+    /// onto the end of `out`, oldest first, keeping the samples in the
+    /// range; after each chunk, `each` sees (and may take) what `out` holds
+    /// and says whether to go on. Returns the head's samples in the range
+    /// that are newer than the sealed ones.
+    fn read_sealed<S: chunk::Slot>(
+        &self,
+        id: SeriesId,
+        mint: i64,
+        maxt: i64,
+        out: &mut Vec<S>,
+        mut each: impl FnMut(&mut Vec<S>) -> bool,
+    ) -> Result<Vec<Sample>, StorageError> {
         // Snapshot the open chunk first: if it is sealed meanwhile, its samples
         // show up in sled and the `t > last` filter below drops the copies.
-        let open = self.lock().open_samples(id, mint, maxt);
+        let mut open = self.lock().open_samples(id, mint, maxt);
         let mut last = None;
-        // One decode buffer per thread, taken out while in use (so that a
+        // One chunk buffer per thread, taken out while in use (so that a
         // nested read gets its own) and put back for the next read.
         thread_local! {
-            static DECODED: std::cell::Cell<(Vec<u8>, Vec<Sample>)> =
-                const { std::cell::Cell::new((Vec::new(), Vec::new())) };
+            static BYTES: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
         }
-        let (mut bytes, mut decoded) = DECODED.take();
+        let mut bytes = BYTES.take();
         let result = (|| {
             for chunk_ref in self.sealed.refs(id, mint, maxt) {
                 if !self.sealed.read_into(&chunk_ref?, &mut bytes)? {
                     continue;
                 }
-                chunk::decode_into(&bytes, &mut decoded)?;
-                let from = decoded.partition_point(|s| s.t < mint);
-                let to = decoded.partition_point(|s| s.t <= maxt);
-                let run = &decoded[from..to.max(from)];
-                if let Some(s) = run.last() {
-                    last = Some(s.t);
-                    if !visit(run) {
+                let base = out.len();
+                chunk::decode_append(&bytes, out)?;
+                let from = out[base..].partition_point(|s| s.t() < mint);
+                let to = out[base..].partition_point(|s| s.t() <= maxt);
+                out.truncate(base + to.max(from));
+                out.drain(base..base + from);
+                if out.len() > base {
+                    last = Some(out[out.len() - 1].t());
+                    if !each(out) {
                         return Ok(false);
                     }
                 }
             }
             Ok::<_, StorageError>(true)
         })();
-        DECODED.set((bytes, decoded));
+        BYTES.set(bytes);
         if !result? {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let newer = last.map_or(0, |last| open.partition_point(|s| s.t <= last));
-        if newer < open.len() {
-            visit(&open[newer..]);
-        }
-        Ok(())
+        open.drain(..newer);
+        Ok(open)
     }
 
     /// All samples of series `id` in `[mint, maxt]`.

@@ -138,6 +138,45 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Vec<Sample>, ChunkError> {
 /// decodes many chunks reuses one buffer rather than allocating a few
 /// kilobytes per chunk.
 pub(crate) fn decode_into(bytes: &[u8], out: &mut Vec<Sample>) -> Result<(), ChunkError> {
+    out.clear();
+    decode_append(bytes, out)
+}
+
+/// A place for a decoded sample: the storage's `Sample`, or the `(t, v)`
+/// pair a query reads, so that a query decodes straight into its buffer.
+pub(crate) trait Slot: Copy + Default {
+    fn set_t(&mut self, t: i64);
+    fn set_v(&mut self, v: f64);
+    fn t(&self) -> i64;
+}
+
+impl Slot for Sample {
+    fn set_t(&mut self, t: i64) {
+        self.t = t;
+    }
+    fn set_v(&mut self, v: f64) {
+        self.v = v;
+    }
+    fn t(&self) -> i64 {
+        self.t
+    }
+}
+
+impl Slot for (i64, f64) {
+    fn set_t(&mut self, t: i64) {
+        self.0 = t;
+    }
+    fn set_v(&mut self, v: f64) {
+        self.1 = v;
+    }
+    fn t(&self) -> i64 {
+        self.0
+    }
+}
+
+/// Decodes a chunk onto the end of `out`. On an error `out` may hold part
+/// of the chunk after what it held.
+pub(crate) fn decode_append<S: Slot>(bytes: &[u8], out: &mut Vec<S>) -> Result<(), ChunkError> {
     let (h, enc, rest) = read_header(bytes)?;
     let n = h.count as usize;
     let legacy = enc & 0b1100_0000 == LEGACY_VERSION;
@@ -160,33 +199,37 @@ pub(crate) fn decode_into(bytes: &[u8], out: &mut Vec<Sample>) -> Result<(), Chu
         false => Source::Empty(side.buf.len()),
     };
 
-    out.clear();
-    out.resize(n, Sample { t: 0, v: 0.0 });
+    let base = out.len();
+    out.resize(base + n, S::default());
+    let out = &mut out[base..];
     match ts {
-        Some(column) => column.decode(&mut source, |i, t| out[i].t = t),
+        Some(column) => {
+            column.decode(&mut source, |i, t| out[i].set_t(t));
+            if out.windows(2).any(|w| w[1].t() <= w[0].t()) || out[n - 1].t() != h.maxt {
+                return Err(ChunkError::Corrupt("timestamps do not increase up to maxt"));
+            }
+        }
+        // Evenly spread: increasing by the header's check of span and count.
         None => {
             let span = h.maxt.wrapping_sub(h.mint) as u64;
             let step = grid_step(span, n).ok_or(ChunkError::Corrupt("span is off the grid"))?;
             for (i, s) in (0..).zip(out.iter_mut()) {
-                s.t = grid_at(h.mint, i, step);
+                s.set_t(grid_at(h.mint, i, step));
             }
         }
     }
-    if out.windows(2).any(|w| w[1].t <= w[0].t) || out[n - 1].t != h.maxt {
-        return Err(ChunkError::Corrupt("timestamps do not increase up to maxt"));
-    }
     match kind {
-        RAW_BITS => values.decode(&mut source, |i, m| out[i].v = f64::from_bits(m as u64)),
+        RAW_BITS => values.decode(&mut source, |i, m| out[i].set_v(f64::from_bits(m as u64))),
         // Whole numbers (counters, buckets): no division, which would cost
         // more than decoding the residual.
-        0 => values.decode(&mut source, |i, m| out[i].v = m as f64),
+        0 => values.decode(&mut source, |i, m| out[i].set_v(m as f64)),
         _ => {
             let div = POW10[kind as usize];
-            values.decode(&mut source, |i, m| out[i].v = m as f64 / div);
+            values.decode(&mut source, |i, m| out[i].set_v(m as f64 / div));
         }
     }
     for (i, bits) in exceptions {
-        out[i].v = f64::from_bits(bits);
+        out[i].set_v(f64::from_bits(bits));
     }
     source.finish()
 }
