@@ -16,7 +16,7 @@
 
 use super::eval::{Evaluator, is_name, name_of};
 use super::fill::Fill;
-use super::functions::{RANGE_FUNCTIONS, over_range};
+use super::functions::{RANGE_FUNCTIONS, extrapolated_delta, over_range};
 use super::{At, LOOKBACK_MS, LabelSet, PromqlError, Sample, is_stale};
 use crate::storage::METRIC_NAME;
 use promql_parser::parser::{AggregateExpr, Expr, LabelModifier, VectorSelector};
@@ -179,10 +179,33 @@ impl<'e> RangeCall<'e> {
         // Most counters never reset within a query: then no window needs
         // searching for resets.
         let rises = !points.windows(2).any(|w| w[1].1 < w[0].1);
+        // The function picked once, not by name at every step: the loop is
+        // then made for it (rate and increase are most queries' functions).
+        let values = match self.name {
+            "rate" | "increase" => {
+                let per_second = self.name == "rate";
+                self.windows(points, |window, (start, end, range)| {
+                    extrapolated_delta(window, start, end, (true, rises), per_second, range)
+                })
+            }
+            name => self.windows(points, |window, edges| {
+                over_range(name, window, edges, rises)
+            }),
+        };
+        Some(values)
+    }
+
+    /// `f` of every step's window of `points`, as `(start, end, range)`;
+    /// `None` where the window holds no sample.
+    #[inline(always)]
+    fn windows(
+        &self,
+        points: &[(i64, f64)],
+        f: impl Fn(&[(i64, f64)], (i64, i64, i64)) -> Option<f64>,
+    ) -> StepValues {
         let range = self.range;
         let (mut lo, mut hi) = (0, 0);
-        let values = self
-            .steps
+        self.steps
             .iter()
             .map(|&t| {
                 let read_at = t - self.shift;
@@ -198,15 +221,9 @@ impl<'e> RangeCall<'e> {
                 if lo == hi {
                     return None;
                 }
-                over_range(
-                    self.name,
-                    &points[lo..hi],
-                    (read_at - range, read_at, range),
-                    rises,
-                )
+                f(&points[lo..hi], (read_at - range, read_at, range))
             })
-            .collect();
-        Some(values)
+            .collect()
     }
 }
 

@@ -775,7 +775,7 @@ pub(crate) fn over_range(
 /// window, counter resets added back, extrapolated to the window's edges
 /// (but not further than half a sample interval beyond the data, and not
 /// below zero for counters).
-fn extrapolated_delta(
+pub(crate) fn extrapolated_delta(
     points: &[(i64, f64)],
     start: i64,
     end: i64,
