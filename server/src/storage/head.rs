@@ -250,7 +250,7 @@ impl Head {
                         head.load(id, index, sealed, now)?;
                         let series = head.series.get(&id).expect("just loaded");
                         if series.last.is_none_or(|l| sample.t > l.t) {
-                            head.push(id, sample, segment, now);
+                            head.push(id, [sample], segment, now);
                         }
                     }
                     head.commit(sealed)?;
@@ -367,8 +367,9 @@ impl Head {
             *self.per_metric.entry(name.to_string()).or_default() += 1;
             self.track(id, labels.clone(), None, now);
         }
-        for (id, sample) in accepted {
-            self.push(id, sample, segment, now);
+        // A series' samples travel together: one look-up for each run.
+        for run in accepted.chunk_by(|a, b| a.0 == b.0) {
+            self.push(run[0].0, run.iter().map(|&(_, s)| s), segment, now);
         }
         self.rejected += report.rejected.len() as u64;
         Ok((report, wal_mark))
@@ -545,34 +546,44 @@ impl Head {
         self.series.insert(id, series);
     }
 
-    /// Adds an accepted sample to its open chunk, sealing the chunk first if
-    /// the sample does not belong in it.
-    fn push(&mut self, id: SeriesId, sample: Sample, segment: u64, now: Instant) {
+    /// Adds accepted samples of one series, oldest first, to its open chunk,
+    /// sealing the chunk first where a sample does not belong in it.
+    fn push(
+        &mut self,
+        id: SeriesId,
+        samples: impl IntoIterator<Item = Sample>,
+        segment: u64,
+        now: Instant,
+    ) {
         let window = self.chunk_window_ms;
         let max = self.chunk_max_samples;
         let series = self.series.get_mut(&id).expect("series loaded before push");
-        // Accepted samples of a series only move forward in time.
-        let must_seal = !series.open.is_empty()
-            && (series.open.len() >= max || sample.t > series.open_window_end);
-        if must_seal {
-            Self::seal(series, id, &mut self.pending);
-        }
-        if series.open.is_empty() {
-            if series.open.capacity() == 0 {
-                series.open = self.spare.pop().unwrap_or_default();
+        let (mut oldest, mut newest) = (self.oldest, self.newest);
+        for sample in samples {
+            // Accepted samples of a series only move forward in time.
+            let must_seal = !series.open.is_empty()
+                && (series.open.len() >= max || sample.t > series.open_window_end);
+            if must_seal {
+                Self::seal(series, id, &mut self.pending);
             }
-            series.first_segment = segment;
-            // Cannot overflow downwards, as start + window - 1 could.
-            series.open_window_end = sample
-                .t
-                .saturating_add(window - 1 - sample.t.rem_euclid(window));
+            if series.open.is_empty() {
+                if series.open.capacity() == 0 {
+                    series.open = self.spare.pop().unwrap_or_default();
+                }
+                series.first_segment = segment;
+                // Cannot overflow downwards, as start + window - 1 could.
+                series.open_window_end = sample
+                    .t
+                    .saturating_add(window - 1 - sample.t.rem_euclid(window));
+            }
+            series.open.push(sample);
+            series.last = Some(sample);
+            self.head_samples += 1;
+            oldest = Some(oldest.map_or(sample.t, |o| o.min(sample.t)));
+            newest = Some(newest.map_or(sample.t, |n| n.max(sample.t)));
         }
-        series.open.push(sample);
-        series.last = Some(sample);
         series.last_write = now;
-        self.head_samples += 1;
-        self.oldest = Some(self.oldest.map_or(sample.t, |o| o.min(sample.t)));
-        self.newest = Some(self.newest.map_or(sample.t, |n| n.max(sample.t)));
+        (self.oldest, self.newest) = (oldest, newest);
     }
 
     /// Moves a series' open chunk to the pending list.
