@@ -88,13 +88,17 @@ fn main() -> anyhow::Result<()> {
 /// (docs/BENCHMARKS.md).
 const PURGE_DELAY: &str = "MIMALLOC_PURGE_DELAY";
 
-/// mimalloc reads its options from the environment before `main` runs, so
-/// setting one means starting again: the process replaces itself, once,
-/// with the variable set (same pid and arguments). A value the user set is
-/// kept.
+/// mimalloc takes its options from the environment. Setting a variable in
+/// a running process needs `unsafe` (`std::env::set_var`), as does
+/// mimalloc's C API; starting again with it set needs neither: the process
+/// replaces itself, once (same pid and arguments). A value the user set,
+/// under this name or its older one, is kept.
 fn restart_with_prompt_purging() {
     #[cfg(unix)]
-    if std::env::var_os(PURGE_DELAY).is_none() {
+    if [PURGE_DELAY, "MIMALLOC_RESET_DELAY"]
+        .iter()
+        .all(|name| std::env::var_os(name).is_none())
+    {
         use std::os::unix::process::CommandExt;
         let Ok(exe) = std::env::current_exe() else {
             return;

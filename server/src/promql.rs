@@ -14,6 +14,7 @@ mod functions;
 
 use crate::storage::{STALE_NAN_BITS, Storage, StorageError};
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 /// How far back an instant selector looks for a sample.
 pub const LOOKBACK_MS: i64 = 5 * 60 * 1000;
@@ -73,6 +74,8 @@ pub enum PromqlError {
     Eval(String),
     #[error("storage: {0}")]
     Storage(#[from] StorageError),
+    #[error("query timed out")]
+    Timeout,
 }
 
 /// The time frame of one evaluation: the step being evaluated and the whole
@@ -89,6 +92,7 @@ pub(crate) struct At {
 pub struct Engine<'a> {
     storage: &'a Storage,
     max_samples: u64,
+    deadline: Option<Instant>,
 }
 
 impl<'a> Engine<'a> {
@@ -96,6 +100,17 @@ impl<'a> Engine<'a> {
         Engine {
             storage,
             max_samples: MAX_SAMPLES,
+            deadline: None,
+        }
+    }
+
+    /// Stops a query at `deadline` with `PromqlError::Timeout`: one that
+    /// outlived its caller's patience would otherwise go on reading on the
+    /// threads the queries after it share.
+    pub fn deadline(self, deadline: Instant) -> Self {
+        Engine {
+            deadline: Some(deadline),
+            ..self
         }
     }
 
@@ -110,6 +125,7 @@ impl<'a> Engine<'a> {
     fn evaluator(&self) -> eval::Evaluator<'a> {
         let mut evaluator = eval::Evaluator::new(self.storage);
         evaluator.max_samples = self.max_samples;
+        evaluator.deadline = self.deadline;
         evaluator
     }
 
@@ -177,6 +193,7 @@ impl<'a> Engine<'a> {
         let mut series: BTreeMap<LabelSet, Vec<(i64, f64)>> = BTreeMap::new();
         let mut t = start;
         while t <= end {
+            evaluator.check_deadline()?;
             match evaluator.eval(
                 &expr,
                 At {
@@ -216,6 +233,7 @@ mod tests {
     use super::*;
     use crate::promql::eval::Evaluator;
     use crate::storage::{Append, Labels, Sample as StoredSample, StorageConfig};
+    use std::time::Duration;
 
     fn empty_store() -> (tempfile::TempDir, Storage) {
         let dir = tempfile::tempdir().unwrap();
@@ -406,6 +424,26 @@ mod tests {
             let roomy = Engine::new(&storage).max_samples(3_600);
             assert!(roomy.range(query, 0, end, 60_000).is_ok(), "{query}");
         }
+    }
+
+    #[test]
+    fn a_query_past_its_deadline_stops_with_a_timeout() {
+        let (_dir, storage) = store_with((0..=1000).map(|i| (i * 10_000, i as f64)));
+        let late = Engine::new(&storage).deadline(Instant::now());
+        for query in ["x", "rate(x[5m])", "sum(rate(x[5m]))", "x * 2"] {
+            let err = late.range(query, 0, 10_000_000, 60_000).unwrap_err();
+            assert!(matches!(err, PromqlError::Timeout), "{query}: {err}");
+        }
+        assert!(matches!(
+            late.instant("x", 10_000_000),
+            Err(PromqlError::Timeout)
+        ));
+        let in_time = Engine::new(&storage).deadline(Instant::now() + Duration::from_secs(600));
+        assert!(
+            in_time
+                .range("sum(rate(x[5m]))", 0, 10_000_000, 60_000)
+                .is_ok()
+        );
     }
 
     #[test]

@@ -1214,6 +1214,11 @@ mod tests {
             times_of(&store, all_ids(&store)[0]),
             (0..=8).collect::<Vec<_>>()
         );
+        // An idle series leaves the head and takes its spare buffer along.
+        store
+            .maintain(Instant::now() + Duration::from_secs(3600))
+            .unwrap();
+        assert_eq!(spare(&store), 0);
     }
 
     proptest! {

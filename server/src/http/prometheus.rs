@@ -36,6 +36,11 @@ impl From<PromqlError> for ApiFailure {
     fn from(e: PromqlError) -> Self {
         match e {
             PromqlError::Parse(m) => bad_data(m),
+            PromqlError::Timeout => ApiFailure(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timeout",
+                "query timed out".into(),
+            ),
             PromqlError::Storage(s) => {
                 tracing::error!("storage error in a query: {s}");
                 ApiFailure(
@@ -197,10 +202,13 @@ fn result_response(value: Value) -> Response {
         .into_response()
 }
 
-/// Runs `work` on the blocking pool, giving up after the query timeout.
+/// Runs `work` on the blocking pool, giving up after the query timeout;
+/// `work` is told the same deadline, so that it stops too.
 async fn run_query<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, ApiFailure> + Send + 'static,
+    work: impl FnOnce(std::time::Instant) -> Result<T, ApiFailure> + Send + 'static,
 ) -> Result<T, ApiFailure> {
+    let deadline = std::time::Instant::now() + QUERY_TIMEOUT;
+    let work = move || work(deadline);
     match tokio::time::timeout(QUERY_TIMEOUT, tokio::task::spawn_blocking(work)).await {
         Err(_) => Err(ApiFailure(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -225,7 +233,12 @@ pub async fn query(State(state): State<AppState>, RawQuery(q): RawQuery, body: B
             .to_string();
         let time = time_param(&params, "time")?.unwrap_or_else(now_ms);
         let storage = state.storage.clone();
-        run_query(move || Ok(Engine::new(&storage).instant(&query, time)?)).await
+        run_query(move |deadline| {
+            Ok(Engine::new(&storage)
+                .deadline(deadline)
+                .instant(&query, time)?)
+        })
+        .await
     }
     .await;
     match result {
@@ -253,7 +266,10 @@ pub async fn query_range(
             return Err(bad_data("end timestamp must not be before start time"));
         }
         let storage = state.storage.clone();
-        run_query(move || Ok(Engine::new(&storage).range(&query, start, end, step)?)).await
+        run_query(move |deadline| {
+            Ok(Engine::new(&storage).deadline(deadline).range(&query, start, end, step)?)
+        })
+        .await
     }
     .await;
     match result {
@@ -322,7 +338,7 @@ pub async fn series(State(state): State<AppState>, RawQuery(q): RawQuery, body: 
             return Err(bad_data("no match[] parameter provided"));
         }
         let storage = state.storage.clone();
-        run_query(move || matching_series(&storage, &params)).await
+        run_query(move |_| matching_series(&storage, &params)).await
     }
     .await;
     match result {
@@ -336,7 +352,7 @@ pub async fn labels(State(state): State<AppState>, RawQuery(q): RawQuery, body: 
     let result = async {
         let params = params(q, &body)?;
         let storage = state.storage.clone();
-        run_query(move || {
+        run_query(move |_| {
             if params.iter().any(|(n, _)| n == "match[]") {
                 let names: BTreeSet<String> = matching_series(&storage, &params)?
                     .iter()
@@ -366,7 +382,7 @@ pub async fn label_values(
     let result = async {
         let params = params(q, &Bytes::new())?;
         let storage = state.storage.clone();
-        run_query(move || {
+        run_query(move |_| {
             if params.iter().any(|(n, _)| n == "match[]") {
                 let values: BTreeSet<String> = matching_series(&storage, &params)?
                     .iter()
@@ -390,7 +406,7 @@ pub async fn label_values(
 /// `GET /api/v1/metadata`: the type of every metric that has one.
 pub async fn metadata(State(state): State<AppState>) -> Response {
     let storage = state.storage.clone();
-    let result = run_query(move || {
+    let result = run_query(move |_| {
         let mut out = serde_json::Map::new();
         let names = storage
             .label_values(METRIC_NAME)

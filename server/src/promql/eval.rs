@@ -16,7 +16,7 @@ use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
-use std::time::UNIX_EPOCH;
+use std::time::{Instant, UNIX_EPOCH};
 
 /// Least work worth spreading over threads, in chunk windows to decode
 /// (series × windows the span touches, at least one each): smaller reads,
@@ -30,6 +30,8 @@ pub(crate) struct Evaluator<'a> {
     samples_read: std::cell::Cell<u64>,
     /// Most samples one query may read (`MAX_SAMPLES` unless set).
     pub(crate) max_samples: u64,
+    /// When the query gives up (`Engine::deadline`).
+    pub(crate) deadline: Option<Instant>,
     /// Each selector's series over the whole query, read once: a range query
     /// evaluates its expression at every step, and each step only slices.
     /// Keyed by the selector's node in the parsed expression, the window's
@@ -52,8 +54,17 @@ impl<'a> Evaluator<'a> {
             storage,
             samples_read: std::cell::Cell::new(0),
             max_samples: super::MAX_SAMPLES,
+            deadline: None,
             cache: Default::default(),
             precomputed: Default::default(),
+        }
+    }
+
+    /// `PromqlError::Timeout` once the deadline has passed.
+    pub(crate) fn check_deadline(&self) -> Result<(), PromqlError> {
+        match self.deadline.is_some_and(|d| Instant::now() >= d) {
+            true => Err(PromqlError::Timeout),
+            false => Ok(()),
         }
     }
 
@@ -216,7 +227,7 @@ impl<'a> Evaluator<'a> {
         let read = AtomicU64::new(self.samples_read.get());
         let next = AtomicUsize::new(0);
         let failed = AtomicBool::new(false);
-        let max_samples = self.max_samples;
+        let (max_samples, deadline) = (self.max_samples, self.deadline);
         let in_order = Mutex::new(InOrder {
             next: 0,
             waiting: BTreeMap::new(),
@@ -230,6 +241,9 @@ impl<'a> Evaluator<'a> {
                 let Some((id, labels)) = selected.get(i) else {
                     break;
                 };
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Err(PromqlError::Timeout);
+                }
                 points.clear();
                 if mint + 1 < horizon {
                     let span = (mint + 1, maxt.min(horizon - 1));
@@ -259,7 +273,10 @@ impl<'a> Evaluator<'a> {
         let outcomes = match threads {
             0 | 1 => vec![worker()],
             // rayon's threads outlive the query: nothing to spawn, and their
-            // decode buffers are still there for the next one.
+            // decode buffers are still there for the next one. Queries share
+            // them: one that comes while another reads waits its turn (the
+            // two cores are busy either way), and a query past its deadline
+            // stops at its next series rather than holding them.
             _ => {
                 let outcomes = Mutex::new(Vec::with_capacity(threads));
                 rayon::scope(|scope| {
@@ -833,7 +850,9 @@ fn set_op(
 }
 
 /// Hands results to a sink in series order, whichever thread finishes
-/// first: those that come early wait (with two threads, a series or two).
+/// first: those that come early wait, as many as the other threads finish
+/// while one reads a long series (a few, when series are alike; never
+/// more than all of them, which is what was held before).
 struct InOrder<R, S> {
     /// The index of the next result the sink takes.
     next: usize,

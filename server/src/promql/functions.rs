@@ -805,9 +805,18 @@ pub(crate) fn extrapolated_delta(
     // Extrapolate to an edge within 1.1 average intervals of the data;
     // where the data stops well before an edge, by half an interval.
     let threshold = sampled * 1.1;
-    let edge = |gap: f64| match gap * gaps < threshold {
-        true => gap,
-        false => sampled / gaps / 2.0,
+    let edge = |gap: f64| {
+        let (lhs, rhs) = (gap * gaps, threshold);
+        // On the boundary itself (regular samples a whole 1.1 intervals from
+        // the edge), rounding decides: decide as Prometheus's arithmetic does.
+        let within = match (lhs - rhs).abs() <= 1e-9 * rhs {
+            true => gap / 1000.0 < sampled / 1000.0 / gaps * 1.1,
+            false => lhs < rhs,
+        };
+        match within {
+            true => gap,
+            false => sampled / gaps / 2.0,
+        }
     };
     let mut to_start = edge((first.0 - start) as f64);
     let to_end = edge((end - last.0) as f64);
@@ -877,7 +886,43 @@ mod tests {
         result * factor
     }
 
+    /// Samples 10 s apart starting 11 s into a 2 min window: the gap is
+    /// exactly 1.1 intervals, where Prometheus extrapolates by half an
+    /// interval (60), and comparing by multiplying alone would not (66).
+    #[test]
+    fn a_gap_of_exactly_the_threshold_is_cut_as_prometheus_cuts_it() {
+        let points: Vec<(i64, f64)> = (0..6)
+            .map(|i| (11_000 + i * 10_000, 100.0 + 10.0 * i as f64))
+            .collect();
+        let increase =
+            extrapolated_delta(&points, 0, 120_000, (true, true), false, 120_000).unwrap();
+        assert!((increase - 60.0).abs() < 1e-9, "{increase}");
+        let rate = prometheus_rate(&points, 0, 120_000, true);
+        assert!((rate * 120.0 - 60.0).abs() < 1e-9, "{rate}");
+    }
+
     proptest::proptest! {
+        /// On a grid of whole seconds, with the data a whole number of
+        /// tenths of an interval from each edge (eleven tenths: the
+        /// threshold itself), the same answers as Prometheus's arithmetic.
+        #[test]
+        fn rate_on_a_grid_answers_as_prometheus(
+            tenth in 1i64..30,
+            n in 2i64..12,
+            lead in 0i64..30,
+            tail in 0i64..30,
+        ) {
+            let every = 10 * tenth;
+            let points: Vec<(i64, f64)> = (0..n)
+                .map(|i| ((lead * tenth + i * every) * 1000, (i * 7 % 5 + i) as f64))
+                .collect();
+            let end = points[points.len() - 1].0 + tail * tenth * 1000;
+            let rises = !points.windows(2).any(|w| w[1].1 < w[0].1);
+            let ours = extrapolated_delta(&points, 0, end, (true, rises), true, end).unwrap();
+            let theirs = prometheus_rate(&points, 0, end, true);
+            proptest::prop_assert!((ours - theirs).abs() <= 1e-12 * theirs.abs().max(1e-300), "{ours} {theirs}");
+        }
+
         /// Dividing less changes only the last bits, whatever the spacing
         /// of the samples, their distance from the edges and their values
         /// (counters that start near zero or reset, gauges below zero).

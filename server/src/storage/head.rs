@@ -146,7 +146,7 @@ pub(crate) struct Head {
     /// if its write failed, to be written again first.
     sealing: Option<Arc<Pending>>,
     /// Emptied buffers of written chunks, for the open chunks that follow:
-    /// at most one per active series. Returned to the allocator instead,
+    /// at most one per active series (idle series take theirs along). Returned to the allocator instead,
     /// a window's worth of buffers went back to the system and came back
     /// page by page as the next window filled (zeroing pages was 4 % of
     /// the server's CPU under the bench's ingest).
@@ -724,6 +724,8 @@ impl Head {
         }
         let series = &self.series;
         self.by_key.retain(|_, id| series.contains_key(id));
+        // At most one spare buffer per series still active.
+        self.spare.truncate(self.series.len());
         self.commit(sealed)
     }
 

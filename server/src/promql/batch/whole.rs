@@ -9,7 +9,7 @@
 use super::{Groups, LOOKBACK_MS, RangeCall, aggregate_groups, is_stale, shift_of, step_times};
 use crate::promql::eval::Evaluator;
 use crate::promql::fill::Fill;
-use crate::promql::{DROPPED_NAME, LabelSet, PromqlError, Series};
+use crate::promql::{LabelSet, PromqlError, Series};
 use crate::storage::METRIC_NAME;
 use promql_parser::parser::Expr;
 use std::collections::BTreeMap;
@@ -136,10 +136,6 @@ pub(crate) fn quantile_range(
     // step-by-step evaluation meets them: by the groups' labels.
     let mut histograms: BTreeMap<LabelSet, Vec<(f64, Vec<super::Fold>)>> = BTreeMap::new();
     for (mut labels, per_step) in folds {
-        if labels.contains_key(DROPPED_NAME) {
-            // Not an aggregate's output: leave it to the general path.
-            return Ok(None);
-        }
         let Some(le) = labels
             .remove("le")
             .and_then(|le| crate::ingest::parse_float_text(&le))
@@ -175,7 +171,9 @@ pub(crate) fn quantile_range(
 
 /// A whole query that is `aggr [by|without (...)] (func(selector[range]))`:
 /// each group's folds are its series, without the step loop, which cloned
-/// every group's labels at every step.
+/// every group's labels at every step. The groups' labels never hold the
+/// metric name, dropped or not (`by (__name__)` does not take this path),
+/// so they are the answer's labels as they are.
 pub(crate) fn aggregate_range(
     ev: &Evaluator<'_>,
     expr: &Expr,
@@ -187,9 +185,6 @@ pub(crate) fn aggregate_range(
     let Some(Groups { steps, op, folds }) = aggregate_groups(ev, agg, range)? else {
         return Ok(None);
     };
-    if folds.keys().any(|labels| labels.contains_key(DROPPED_NAME)) {
-        return Ok(None);
-    }
     Ok(Some(
         folds
             .into_iter()
