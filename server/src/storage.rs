@@ -526,13 +526,21 @@ impl Storage {
         maxt: i64,
         mut visit: impl FnMut(&[Sample]) -> bool,
     ) -> Result<(), StorageError> {
-        let mut decoded = Vec::new();
+        // One decode buffer per thread, taken out while in use (so that a
+        // nested read gets its own) and put back for the next read.
+        thread_local! {
+            static DECODED: std::cell::Cell<Vec<Sample>> = const { std::cell::Cell::new(Vec::new()) };
+        }
+        let mut decoded = DECODED.take();
+        decoded.clear();
         let mut more = true;
         let open = self.read_sealed(id, mint, maxt, &mut decoded, |run| {
             more = visit(run);
             run.clear();
             more
-        })?;
+        });
+        DECODED.set(decoded);
+        let open = open?;
         if more && !open.is_empty() {
             visit(&open);
         }

@@ -14,7 +14,7 @@
 //! The answers are the step-by-step ones: the same functions, the same
 //! order of addition, the same empty windows.
 
-use super::eval::{Evaluator, is_name, name_of};
+use super::eval::{Evaluator, KahanSum, is_name, name_of};
 use super::fill::Fill;
 use super::functions::{RANGE_FUNCTIONS, extrapolated_delta, over_range};
 use super::{At, LOOKBACK_MS, LabelSet, PromqlError, Sample, is_stale};
@@ -304,9 +304,7 @@ fn aggregate_groups(
 /// a large aggregation allocate for every series at every step.
 #[derive(Clone, Copy)]
 struct Fold {
-    /// Kahan-Babuška-Neumaier sum and its compensation (see `kahan_sum`).
-    sum: f64,
-    c: f64,
+    sum: KahanSum,
     n: u64,
     min: f64,
     max: f64,
@@ -314,23 +312,14 @@ struct Fold {
 
 impl Fold {
     const EMPTY: Fold = Fold {
-        sum: 0.0,
-        c: 0.0,
+        sum: KahanSum::ZERO,
         n: 0,
         min: f64::NAN,
         max: f64::NAN,
     };
 
     fn add(&mut self, v: f64) {
-        let t = self.sum + v;
-        if t.is_infinite() {
-            self.c = 0.0;
-        } else if self.sum.abs() >= v.abs() {
-            self.c += (self.sum - t) + v;
-        } else {
-            self.c += (v - t) + self.sum;
-        }
-        self.sum = t;
+        self.sum.add(v);
         self.n += 1;
         if self.min.is_nan() || v < self.min {
             self.min = v;
@@ -344,11 +333,7 @@ impl Fold {
         if self.n == 0 {
             return None;
         }
-        let sum = if self.c.is_finite() {
-            self.sum + self.c
-        } else {
-            self.sum
-        };
+        let sum = self.sum.value();
         match op {
             "sum" => Some(sum),
             "avg" => Some(sum / self.n as f64),

@@ -62,10 +62,7 @@ impl<'a> Evaluator<'a> {
 
     /// `PromqlError::Timeout` once the deadline has passed.
     pub(crate) fn check_deadline(&self) -> Result<(), PromqlError> {
-        match self.deadline.is_some_and(|d| Instant::now() >= d) {
-            true => Err(PromqlError::Timeout),
-            false => Ok(()),
-        }
+        check_deadline(self.deadline)
     }
 
     pub(crate) fn eval(&self, expr: &Expr, at: At) -> Result<Value, PromqlError> {
@@ -241,9 +238,7 @@ impl<'a> Evaluator<'a> {
                 let Some((id, labels)) = selected.get(i) else {
                     break;
                 };
-                if deadline.is_some_and(|d| Instant::now() >= d) {
-                    return Err(PromqlError::Timeout);
-                }
+                check_deadline(deadline)?;
                 points.clear();
                 if mint + 1 < horizon {
                     let span = (mint + 1, maxt.min(horizon - 1));
@@ -659,19 +654,42 @@ fn kind(v: &Value) -> &'static str {
 /// Kahan-Babuška-Neumaier summation, as Prometheus sums: large values of
 /// opposite signs do not swallow the small ones.
 pub(crate) fn kahan_sum(values: impl IntoIterator<Item = f64>) -> f64 {
-    let (mut sum, mut c) = (0.0f64, 0.0f64);
-    for v in values {
-        let t = sum + v;
+    let mut sum = KahanSum::ZERO;
+    values.into_iter().for_each(|v| sum.add(v));
+    sum.value()
+}
+
+/// A Kahan-Babuška-Neumaier sum built one value at a time, as Prometheus
+/// sums: `kahan_sum` over a list, and aggregations folding series as they
+/// are read (`batch.rs`).
+#[derive(Clone, Copy)]
+pub(crate) struct KahanSum {
+    sum: f64,
+    /// The compensation: what the additions rounded away.
+    c: f64,
+}
+
+impl KahanSum {
+    pub(crate) const ZERO: KahanSum = KahanSum { sum: 0.0, c: 0.0 };
+
+    pub(crate) fn add(&mut self, v: f64) {
+        let t = self.sum + v;
         if t.is_infinite() {
-            c = 0.0;
-        } else if sum.abs() >= v.abs() {
-            c += (sum - t) + v;
+            self.c = 0.0;
+        } else if self.sum.abs() >= v.abs() {
+            self.c += (self.sum - t) + v;
         } else {
-            c += (v - t) + sum;
+            self.c += (v - t) + self.sum;
         }
-        sum = t;
+        self.sum = t;
     }
-    if c.is_finite() { sum + c } else { sum }
+
+    pub(crate) fn value(&self) -> f64 {
+        match self.c.is_finite() {
+            true => self.sum + self.c,
+            false => self.sum,
+        }
+    }
 }
 
 /// An aggregation of plain values (`None` for no values or another op).
@@ -846,6 +864,14 @@ fn set_op(
             );
             out
         }
+    }
+}
+
+/// `PromqlError::Timeout` once `deadline` has passed.
+fn check_deadline(deadline: Option<Instant>) -> Result<(), PromqlError> {
+    match deadline.is_some_and(|d| Instant::now() >= d) {
+        true => Err(PromqlError::Timeout),
+        false => Ok(()),
     }
 }
 

@@ -146,10 +146,11 @@ pub(crate) struct Head {
     /// if its write failed, to be written again first.
     sealing: Option<Arc<Pending>>,
     /// Emptied buffers of written chunks, for the open chunks that follow:
-    /// at most one per active series (idle series take theirs along). Returned to the allocator instead,
-    /// a window's worth of buffers went back to the system and came back
-    /// page by page as the next window filled (zeroing pages was 4 % of
-    /// the server's CPU under the bench's ingest).
+    /// at most one per active series (idle series take theirs along).
+    /// Returned to the allocator instead, a window's worth of buffers went
+    /// back to the system and came back page by page as the next window
+    /// filled (zeroing pages was 4 % of the server's CPU under the bench's
+    /// ingest).
     spare: Vec<Vec<Sample>>,
     wal: Wal,
     totals: Totals,

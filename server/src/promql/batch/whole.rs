@@ -24,8 +24,7 @@ pub(crate) fn selector_range(
     expr: &Expr,
     (start, end, step): (i64, i64, i64),
 ) -> Result<Option<Vec<Series>>, PromqlError> {
-    let vs = match expr {
-        Expr::Paren(p) => return selector_range(ev, &p.expr, (start, end, step)),
+    let vs = match unparen(expr) {
         Expr::VectorSelector(vs) if vs.at.is_none() => vs,
         _ => return Ok(None),
     };
@@ -71,10 +70,7 @@ pub(crate) fn call_range(
     expr: &Expr,
     range: (i64, i64, i64),
 ) -> Result<Option<Vec<Series>>, PromqlError> {
-    if let Expr::Paren(p) = expr {
-        return call_range(ev, &p.expr, range);
-    }
-    let Some(call) = RangeCall::of(expr, range) else {
+    let Some(call) = RangeCall::of(unparen(expr), range) else {
         return Ok(None);
     };
     let keep_name = matches!(call.name, "last_over_time" | "first_over_time");
@@ -86,16 +82,7 @@ pub(crate) fn call_range(
             labels
         })?
         .into_iter()
-        .map(|(labels, values)| Series {
-            labels,
-            points: call
-                .steps
-                .iter()
-                .zip(values)
-                .filter_map(|(&t, v)| Some((t, v?)))
-                .collect(),
-        })
-        .filter(|s| !s.points.is_empty())
+        .filter_map(|(labels, values)| series_of(labels, &call.steps, values))
         .collect();
     series.sort_by(|a, b| a.labels.cmp(&b.labels));
     if series.windows(2).any(|w| w[0].labels == w[1].labels) {
@@ -120,15 +107,12 @@ pub(crate) fn quantile_range(
     let Expr::Call(call) = unparen(expr) else {
         return Ok(None);
     };
-    let [q, buckets] = &call.args.args[..] else {
+    let ("histogram_quantile", [q, buckets]) = (call.func.name, &call.args.args[..]) else {
         return Ok(None);
     };
     let (Expr::NumberLiteral(q), Expr::Aggregate(agg)) = (unparen(q), unparen(buckets)) else {
         return Ok(None);
     };
-    if call.func.name != "histogram_quantile" {
-        return Ok(None);
-    }
     let Some(Groups { steps, op, folds }) = aggregate_groups(ev, agg, range)? else {
         return Ok(None);
     };
@@ -188,17 +172,25 @@ pub(crate) fn aggregate_range(
     Ok(Some(
         folds
             .into_iter()
-            .map(|(labels, per_step)| Series {
-                labels,
-                points: steps
-                    .iter()
-                    .zip(&per_step)
-                    .filter_map(|(&t, fold)| Some((t, fold.value(&op)?)))
-                    .collect(),
+            .filter_map(|(labels, per_step)| {
+                series_of(labels, &steps, per_step.iter().map(|f| f.value(&op)))
             })
-            .filter(|s| !s.points.is_empty())
             .collect(),
     ))
+}
+
+/// A series of the steps that have a value; `None` if none has.
+fn series_of(
+    labels: LabelSet,
+    steps: &[i64],
+    values: impl IntoIterator<Item = Option<f64>>,
+) -> Option<Series> {
+    let points: Vec<(i64, f64)> = steps
+        .iter()
+        .zip(values)
+        .filter_map(|(&t, v)| Some((t, v?)))
+        .collect();
+    (!points.is_empty()).then_some(Series { labels, points })
 }
 
 fn unparen(expr: &Expr) -> &Expr {
