@@ -80,12 +80,18 @@ fn main() {
             match runtime.block_on(bench_peer(*peer, &requests, total, span)) {
                 Ok(row) => {
                     if rounds > 1 {
+                        let p50s: Vec<String> = row
+                            .queries
+                            .iter()
+                            .map(|t| format!("{:.1}", t.p50_ms))
+                            .collect();
                         println!(
-                            "round {round}: {}: {:.0} samples/s, {} CPU s per million samples",
+                            "round {round}: {}: {:.0} samples/s, {} CPU s per million samples, query p50s {} ms",
                             row.name,
                             row.samples_per_s,
                             row.cpu_s_per_million
-                                .map_or("n/a".into(), |c| format!("{c:.3}"))
+                                .map_or("n/a".into(), |c| format!("{c:.3}")),
+                            p50s.join(" / ")
                         );
                     }
                     runs.push(row);
@@ -135,8 +141,8 @@ struct Row {
     queries: Vec<queries::Timing>,
 }
 
-/// One peer's runs as one row: the median of each figure, and the first
-/// run's query timings and answers.
+/// One peer's runs as one row: the median of each figure (query latencies
+/// included), and the first run's query answers.
 fn median_row(mut runs: Vec<Row>) -> Option<Row> {
     fn median(mut values: Vec<f64>) -> Option<f64> {
         values.sort_by(f64::total_cmp);
@@ -147,7 +153,23 @@ fn median_row(mut runs: Vec<Row>) -> Option<Row> {
     let cpu_s_per_million = of(|r| r.cpu_s_per_million, &runs);
     let bytes_per_sample = of(|r| r.bytes_per_sample, &runs);
     let peak_rss_mb = of(|r| r.peak_rss_mb, &runs);
-    let first = runs.swap_remove(0);
+    // Each query's latency: the median of the rounds' p50s (one round's
+    // five runs move with the machine's slow spells); its answer, compared
+    // with Prometheus's, from the first round.
+    let p50s: Vec<Option<f64>> = (0..runs[0].queries.len())
+        .map(|q| {
+            median(
+                runs.iter()
+                    .filter_map(|r| r.queries.get(q))
+                    .map(|t| t.p50_ms)
+                    .collect(),
+            )
+        })
+        .collect();
+    let mut first = runs.swap_remove(0);
+    for (timing, p50) in first.queries.iter_mut().zip(p50s) {
+        timing.p50_ms = p50.unwrap_or(timing.p50_ms);
+    }
     Some(Row {
         samples_per_s,
         cpu_s_per_million,

@@ -31,12 +31,21 @@ const RESERVED: u8 = 0b0010_0001;
 const GRID: u8 = 0;
 
 /// Value kind (first side byte of the values) for raw IEEE bits; kinds
-/// 0..=12 are decimal scales.
+/// 0..=12 are decimal scales, `SCALED | e` (e in 1..=12) scaled products.
 const RAW_BITS: u8 = 0xff;
 /// Decimal scales: v == m / 10^e with e in 0..=12. Every power is exact in
 /// f64, so encoder and decoder compute the same quotient.
 const POW10: [f64; 13] = [
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12,
+];
+/// Scaled products: v == m * 10^-e, the product with the double nearest
+/// 10^-e, as code that converts units by multiplying makes them
+/// (`millis * 0.001`, `round(x / 0.01) * 0.01`). One such product in eight
+/// differs from the quotient m / 10^e in its last bit, and a decimal kind
+/// would keep those as exceptions of ten bytes each.
+const SCALED: u8 = 0x10;
+const NEG_POW10: [f64; 13] = [
+    1e0, 1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10, 1e-11, 1e-12,
 ];
 /// 2^63: mantissas must lie in [-2^63, 2^63) to convert to i64 exactly.
 const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
@@ -94,13 +103,24 @@ fn encode_with(samples: &[Sample], cheapest: fn(Vec<Plan>) -> Plan) -> Result<Ve
                 .collect(),
         ),
     };
-    // The decimal kind goes first so that it wins ties: it decodes faster.
-    let decimal = max_min_scale(samples);
-    let mut value_plans = Vec::with_capacity(6);
-    for kind in decimal.into_iter().chain([RAW_BITS]) {
-        let (ints, side) = value_ints(samples, kind);
+    // Integer kinds go first so that they win ties: they decode faster
+    // than raw bits. Scaled products are tried only where a decimal kind
+    // fits all but a few values: seven products in eight are quotients too,
+    // while arbitrary floats, which a decimal kind fits seldom if at all,
+    // skip the search.
+    let mut value_plans = Vec::with_capacity(9);
+    let mut add = |kind: u8| {
+        let (ints, side, misses) = value_ints(samples, kind);
         value_plans.extend((0..=2).map(|order| Plan::new(&ints, order, side.clone())));
+        misses
+    };
+    if let Some(kind) = max_min_kind(samples, 0)
+        && (1..=samples.len() / 4).contains(&add(kind))
+        && let Some(kind) = max_min_kind(samples, SCALED)
+    {
+        add(kind);
     }
+    add(RAW_BITS);
     let value_plan = cheapest(value_plans);
 
     let mut out = vec![VERSION | (value_plan.order << 3) | (ts_plan.order << 1)];
@@ -186,7 +206,7 @@ pub(crate) fn decode_append<S: Slot>(bytes: &[u8], out: &mut Vec<S>) -> Result<(
         order => Some(Column::read(&mut side, h.mint, order, n, legacy)?),
     };
     let kind = side.byte()?;
-    if kind != RAW_BITS && kind as usize >= POW10.len() {
+    if !is_kind(kind) {
         return Err(ChunkError::Corrupt("value kind"));
     }
     let exceptions = read_exceptions(&mut side, n)?;
@@ -223,6 +243,10 @@ pub(crate) fn decode_append<S: Slot>(bytes: &[u8], out: &mut Vec<S>) -> Result<(
         // Whole numbers (counters, buckets): no division, which would cost
         // more than decoding the residual.
         0 => values.decode(&mut source, |i, m| out[i].set_v(m as f64)),
+        _ if kind & SCALED != 0 => {
+            let scale = NEG_POW10[(kind & !SCALED) as usize];
+            values.decode(&mut source, |i, m| out[i].set_v(m as f64 * scale));
+        }
         _ => {
             let div = POW10[kind as usize];
             values.decode(&mut source, |i, m| out[i].set_v(m as f64 / div));
@@ -309,15 +333,17 @@ fn grid_at(mint: i64, i: u64, step: u64) -> i64 {
     mint.wrapping_add(i.wrapping_mul(step) as i64)
 }
 
-/// Values as integers, with the side information that starts their column.
+/// Values as integers, with the side information that starts their column,
+/// and how many values other than NaN, ±Inf and -0.0 became exceptions.
 /// Decimal kinds hold mantissas (v == m / 10^kind), the common case for
-/// scraped metrics, which then delta-encode into a few bits. `RAW_BITS`
+/// scraped metrics, which then delta-encode into a few bits; scaled kinds
+/// mantissas of products (v == m * 10^-e). `RAW_BITS`
 /// holds IEEE bits, which keep anything else bit-exact and still
 /// delta-encode well, as floats of one sign order like their bit patterns.
-/// Values a decimal kind cannot express (NaN, the stale marker, ±Inf, -0.0,
+/// Values an integer kind cannot express (NaN, the stale marker, ±Inf, -0.0,
 /// odd fractions) become exceptions kept as raw bits, so that one stale
 /// marker does not push a whole chunk onto raw bits.
-fn value_ints(samples: &[Sample], kind: u8) -> (Vec<i64>, Vec<u8>) {
+fn value_ints(samples: &[Sample], kind: u8) -> (Vec<i64>, Vec<u8>, usize) {
     let as_int = |v: f64| match kind {
         RAW_BITS => Some(v.to_bits() as i64),
         _ => mantissa(v, kind),
@@ -326,10 +352,14 @@ fn value_ints(samples: &[Sample], kind: u8) -> (Vec<i64>, Vec<u8>) {
     let mut fill = samples.iter().find_map(|s| as_int(s.v)).unwrap_or(0);
     let mut ints = Vec::with_capacity(samples.len());
     let mut exceptions = Vec::new();
+    let mut misses = 0;
     for (i, s) in samples.iter().enumerate() {
         match as_int(s.v) {
             Some(m) => fill = m,
-            None => exceptions.push((i, s.v.to_bits())),
+            None => {
+                misses += usize::from(s.v.is_finite() && s.v.to_bits() != (-0.0f64).to_bits());
+                exceptions.push((i, s.v.to_bits()));
+            }
         }
         ints.push(fill);
     }
@@ -342,7 +372,7 @@ fn value_ints(samples: &[Sample], kind: u8) -> (Vec<i64>, Vec<u8>) {
         next = i + 1;
     }
     put_varint(&mut side, zigzag(ints[0]));
-    (ints, side)
+    (ints, side, misses)
 }
 
 fn read_exceptions(r: &mut Reader, n: usize) -> Result<Vec<(usize, u64)>, ChunkError> {
@@ -363,35 +393,44 @@ fn read_exceptions(r: &mut Reader, n: usize) -> Result<Vec<(usize, u64)>, ChunkE
     Ok(exceptions)
 }
 
-/// The largest of the samples' `min_scale`s. A sample that the largest so
-/// far already represents cannot raise it, so most samples cost one check
-/// rather than one per scale up to theirs.
-fn max_min_scale(samples: &[Sample]) -> Option<u8> {
+/// The largest of the samples' smallest kinds of a family (decimal: 0,
+/// scaled: `SCALED`). A sample that the largest so far already represents
+/// cannot raise it, so most samples cost one check rather than one per
+/// scale up to theirs.
+fn max_min_kind(samples: &[Sample], family: u8) -> Option<u8> {
+    let first = if family == SCALED { 1 } else { 0 };
     let mut max: Option<u8> = None;
     for s in samples {
-        if max.is_some_and(|m| mantissa(s.v, m).is_some()) {
+        if max.is_some_and(|kind| mantissa(s.v, kind).is_some()) {
             continue;
         }
-        max = max.max(min_scale(s.v));
+        let min = (first..POW10.len() as u8).find(|&e| mantissa(s.v, family | e).is_some());
+        max = max.max(min.map(|e| family | e));
     }
     max
 }
 
-/// Smallest decimal scale that represents `v` exactly, if any.
-fn min_scale(v: f64) -> Option<u8> {
-    (0..POW10.len() as u8).find(|&e| mantissa(v, e).is_some())
+fn is_kind(kind: u8) -> bool {
+    let e = (kind & !SCALED) as usize;
+    kind == RAW_BITS || (kind < SCALED && e < POW10.len()) || (kind > SCALED && e < NEG_POW10.len())
 }
 
-/// The integer m with m / 10^scale == v bit for bit; None for NaN, ±Inf and
-/// -0.0 (0 / 10^e is +0.0) as well as for values the scale cannot reach.
-fn mantissa(v: f64, scale: u8) -> Option<i64> {
-    let div = POW10[scale as usize];
-    let m = (v * div).round();
+/// The integer m with m / 10^e (decimal kind e) or m * 10^-e (kind
+/// `SCALED | e`) == v bit for bit; None for NaN, ±Inf and -0.0 (0 / 10^e is
+/// +0.0) as well as for values the scale cannot reach.
+fn mantissa(v: f64, kind: u8) -> Option<i64> {
+    let e = (kind & !SCALED) as usize;
+    let m = (v * POW10[e]).round();
     if !(-TWO_POW_63..TWO_POW_63).contains(&m) {
         return None;
     }
+    // Through i64, as the decoder computes it: -0.0 becomes 0 and fails.
     let m = m as i64;
-    ((m as f64 / div).to_bits() == v.to_bits()).then_some(m)
+    let back = match kind & SCALED {
+        0 => m as f64 / POW10[e],
+        _ => m as f64 * NEG_POW10[e],
+    };
+    (back.to_bits() == v.to_bits()).then_some(m)
 }
 
 /// The candidate that codes smallest; the first one on a tie. A plan's
@@ -859,6 +898,36 @@ mod tests {
     }
 
     #[test]
+    fn scaled_products_stay_integers() {
+        // A gauge kept to hundredths by multiplying, as `round(x / 0.01) *
+        // 0.01` does: one value in eight is not the quotient k / 100.
+        let values: Vec<f64> = (0..480).map(|i| f64::from((i * 37) % 400) * 0.01).collect();
+        assert!(values.iter().any(|&v| mantissa(v, 2).is_none()));
+        let bytes = assert_round_trip(&scraped(&values));
+        assert_eq!(value_kind(&bytes), SCALED | 2);
+        // Milliseconds made seconds, with a stale marker and -0.0 among them.
+        let mut values: Vec<f64> = (0..300).map(|i| f64::from(i * 1234 + 5) * 0.001).collect();
+        values[7] = f64::from_bits(STALE_MARKER);
+        values[9] = -0.0;
+        let bytes = assert_round_trip(&scraped(&values));
+        assert_eq!(value_kind(&bytes), SCALED | 3);
+        // Quotients that are also products keep the decimal kind.
+        let bytes = assert_round_trip(&scraped(&[0.5, 0.25, 1.75, 2.0]));
+        assert_eq!(value_kind(&bytes), 2);
+    }
+
+    proptest! {
+        #[test]
+        fn scaled_products_round_trip(
+            e in 1u8..=12,
+            ms in prop::collection::vec(-(1i64 << 53)..(1i64 << 53), 1..300),
+        ) {
+            let values: Vec<f64> = ms.iter().map(|&m| m as f64 * NEG_POW10[e as usize]).collect();
+            assert_round_trip(&scraped(&values));
+        }
+    }
+
+    #[test]
     fn arbitrary_fractions_fall_back_to_raw_bits() {
         let mut rng = XorShift(7);
         let values: Vec<f64> = (0..300).map(|_| rng.unit() * 1e3).collect();
@@ -1032,6 +1101,7 @@ mod tests {
         prop_oneof![
             any::<u64>().prop_map(f64::from_bits),
             (-100_000i64..100_000).prop_map(|m| m as f64 / 100.0),
+            (-100_000i64..100_000).prop_map(|m| m as f64 * 0.001),
             (0i64..1_000).prop_map(|m| m as f64),
             Just(f64::from_bits(STALE_MARKER)),
         ]
@@ -1230,11 +1300,17 @@ mod tests {
         assert!(average < 0.64, "{average:.3} bytes/sample");
     }
 
-    /// Shapes outside the asserted set: scrape jitter, and a float gauge
-    /// that no decimal scale fits (it takes the raw-bits path).
+    /// Shapes outside the asserted set: scrape jitter, a gauge kept to
+    /// hundredths by multiplying (a scaled kind), and a float gauge that no
+    /// decimal scale fits (it takes the raw-bits path).
     fn harder_shapes(n: usize, seed: u64) -> Vec<(&'static str, Vec<Sample>)> {
         let mut rng = XorShift(seed);
         let counter = &shapes(n, seed)[0].1;
+        let hundredths: Vec<f64> = shapes(n, seed)[1]
+            .1
+            .iter()
+            .map(|s| (s.v * 100.0).round() * 0.01)
+            .collect();
         let jittered = (0..)
             .zip(counter)
             .map(|(i, s)| at(T0 + i * SCRAPE_MS + (rng.next() % 5) as i64, s.v))
@@ -1249,6 +1325,7 @@ mod tests {
             .collect();
         vec![
             ("counter, 0..4 ms scrape jitter", jittered),
+            ("gauge walk, 2 decimals as k * 0.01", scraped(&hundredths)),
             ("error ratio, arbitrary float", scraped(&ratio)),
         ]
     }
