@@ -24,6 +24,7 @@ use aggregate::AggregateStore;
 use app::model::{CompactionRun, MetricType, ResolutionStats};
 use head::{Entry, Head, SeriesKey};
 use index::Index;
+pub(crate) use sealed::read_ahead;
 use sealed::{Cores, SealedChunks};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};

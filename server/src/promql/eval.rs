@@ -18,6 +18,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Instant, UNIX_EPOCH};
 
+/// Least series a read takes for its threads to read the chunk files ahead
+/// (`storage::read_ahead`): with fewer, the neighbours of a series' chunks
+/// in a file are seldom ones it reads.
+const READ_AHEAD_MIN_SERIES: usize = 32;
+
 /// Least work worth spreading over threads, in chunk windows to decode
 /// (series × windows the span touches, at least one each): smaller reads,
 /// such as a subquery's per-step reads of a few series, cost more to spawn
@@ -231,7 +236,7 @@ impl<'a> Evaluator<'a> {
             sink,
         });
         // Each worker takes the next series until none is left.
-        let worker = || -> Result<(), PromqlError> {
+        let read_series = || -> Result<(), PromqlError> {
             let mut points = Vec::new();
             while !failed.load(Ordering::Relaxed) {
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -258,6 +263,11 @@ impl<'a> Evaluator<'a> {
                     .deliver(i, result);
             }
             Ok(())
+        };
+        let ahead = selected.len() >= READ_AHEAD_MIN_SERIES;
+        let worker = || match ahead {
+            true => crate::storage::read_ahead(read_series),
+            false => read_series(),
         };
         let window = storage.config().chunk_window_ms.max(1);
         let chunks = (selected.len() as i64).saturating_mul((maxt - mint) / window + 1);

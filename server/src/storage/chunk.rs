@@ -164,15 +164,16 @@ pub(crate) fn decode_into(bytes: &[u8], out: &mut Vec<Sample>) -> Result<(), Chu
 
 /// A place for a decoded sample: the storage's `Sample`, or the `(t, v)`
 /// pair a query reads, so that a query decodes straight into its buffer.
-pub(crate) trait Slot: Copy + Default {
-    fn set_t(&mut self, t: i64);
+pub(crate) trait Slot: Copy {
+    /// A sample at `t` whose value is still to come.
+    fn at(t: i64) -> Self;
     fn set_v(&mut self, v: f64);
     fn t(&self) -> i64;
 }
 
 impl Slot for Sample {
-    fn set_t(&mut self, t: i64) {
-        self.t = t;
+    fn at(t: i64) -> Self {
+        Sample { t, v: 0.0 }
     }
     fn set_v(&mut self, v: f64) {
         self.v = v;
@@ -183,8 +184,8 @@ impl Slot for Sample {
 }
 
 impl Slot for (i64, f64) {
-    fn set_t(&mut self, t: i64) {
-        self.0 = t;
+    fn at(t: i64) -> Self {
+        (t, 0.0)
     }
     fn set_v(&mut self, v: f64) {
         self.1 = v;
@@ -219,12 +220,14 @@ pub(crate) fn decode_append<S: Slot>(bytes: &[u8], out: &mut Vec<S>) -> Result<(
         false => Source::Empty(side.buf.len()),
     };
 
+    // The samples are pushed with their timestamps (no pass zeroing the
+    // space first), then their values are filled in.
     let base = out.len();
-    out.resize(base + n, S::default());
-    let out = &mut out[base..];
+    out.reserve(n);
     match ts {
         Some(column) => {
-            column.decode(&mut source, |i, t| out[i].set_t(t));
+            column.decode(&mut source, |_, t| out.push(S::at(t)));
+            let out = &out[base..];
             if out.windows(2).any(|w| w[1].t() <= w[0].t()) || out[n - 1].t() != h.maxt {
                 return Err(ChunkError::Corrupt("timestamps do not increase up to maxt"));
             }
@@ -233,11 +236,10 @@ pub(crate) fn decode_append<S: Slot>(bytes: &[u8], out: &mut Vec<S>) -> Result<(
         None => {
             let span = h.maxt.wrapping_sub(h.mint) as u64;
             let step = grid_step(span, n).ok_or(ChunkError::Corrupt("span is off the grid"))?;
-            for (i, s) in (0..).zip(out.iter_mut()) {
-                s.set_t(grid_at(h.mint, i, step));
-            }
+            out.extend((0..n as u64).map(|i| S::at(grid_at(h.mint, i, step))));
         }
     }
+    let out = &mut out[base..];
     match kind {
         RAW_BITS => values.decode(&mut source, |i, m| out[i].set_v(f64::from_bits(m as u64))),
         // Whole numbers (counters, buckets): no division, which would cost
