@@ -40,7 +40,8 @@ thread_local! {
     static BLOCKS: std::cell::RefCell<Vec<Block>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Runs `read` with read-ahead on for this thread: a chunk is then read
+/// Runs `read` with read-ahead on for this thread, if it is one of rayon's
+/// pool: a chunk is then read
 /// with up to 64 KiB of the file after it, kept (16 blocks per thread) for
 /// the chunks after it. A query over many series reads one window's chunks
 /// of neighbouring series one after the other, and a `pread` of each took
@@ -48,6 +49,11 @@ thread_local! {
 /// block holds never change: a chunk file only grows, and a block ends at
 /// the length its file had when every write to it was complete.
 pub(crate) fn read_ahead<R>(read: impl FnOnce() -> R) -> R {
+    // Only rayon's threads (one per core) keep blocks: the blocking pool's
+    // can be many at once.
+    if rayon::current_thread_index().is_none() {
+        return read();
+    }
     /// Puts the flag back however `read` ends, a panic included.
     struct Restore(bool);
     impl Drop for Restore {
@@ -362,7 +368,10 @@ impl SealedChunks {
                         (blocks.len() >= BLOCKS_PER_THREAD).then(|| blocks.remove(0).bytes)
                     })
                     .unwrap_or_default();
-                block.resize((block_end - chunk_ref.offset) as usize, 0);
+                let size = (block_end - chunk_ref.offset) as usize;
+                block.truncate(size);
+                block.reserve_exact(size - block.len());
+                block.resize(size, 0);
                 handle.read_exact_at(&mut block, chunk_ref.offset)?;
                 bytes.clear();
                 bytes.extend_from_slice(&block[..len]);
@@ -681,6 +690,15 @@ mod tests {
 
     #[test]
     fn reads_ahead_see_what_plain_reads_see() {
+        // Only rayon's threads read ahead.
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        pool.install(reads_ahead_as_plain_reads_do);
+    }
+
+    fn reads_ahead_as_plain_reads_do() {
         let dir = tempfile::tempdir().unwrap();
         let db = sled::Config::new().temporary(true).open().unwrap();
         let sealed = SealedChunks::open(&db, dir.path(), 1000).unwrap();
