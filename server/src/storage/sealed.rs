@@ -41,13 +41,13 @@ thread_local! {
 }
 
 /// Runs `read` with read-ahead on for this thread, if it is one of rayon's
-/// pool: a chunk is then read
-/// with up to 64 KiB of the file after it, kept (16 blocks per thread) for
-/// the chunks after it. A query over many series reads one window's chunks
-/// of neighbouring series one after the other, and a `pread` of each took
-/// more time than decoding it; one read per block serves dozens. Bytes a
-/// block holds never change: a chunk file only grows, and a block ends at
-/// the length its file had when every write to it was complete.
+/// pool: a chunk is then read with up to 64 KiB of the file after it, kept
+/// (16 blocks per thread) for the chunks after it. A query over many series
+/// reads one window's chunks of neighbouring series one after the other,
+/// and a `pread` of each took a third of the time decoding it did; one
+/// read per block serves dozens. Bytes a block holds never change: a chunk
+/// file only grows, and a block ends at the length its file had when every
+/// write to it was complete.
 pub(crate) fn read_ahead<R>(read: impl FnOnce() -> R) -> R {
     // Only rayon's threads (one per core) keep blocks: the blocking pool's
     // can be many at once.
@@ -336,23 +336,7 @@ impl SealedChunks {
         let end = chunk_ref.offset.saturating_add(chunk_ref.len);
         let ahead = READ_AHEAD.get();
         let deletions = self.deletions.load(std::sync::atomic::Ordering::Acquire);
-        let held = ahead
-            && BLOCKS.with_borrow(|blocks| {
-                let block = blocks.iter().rev().find(|b| {
-                    b.store == self.id
-                        && b.deletions == deletions
-                        && b.file == chunk_ref.file
-                        && b.start <= chunk_ref.offset
-                        && end <= b.start + b.bytes.len() as u64
-                });
-                if let Some(b) = block {
-                    let from = (chunk_ref.offset - b.start) as usize;
-                    bytes.clear();
-                    bytes.extend_from_slice(&b.bytes[from..from + len]);
-                }
-                block.is_some()
-            });
-        if !held {
+        if !(ahead && self.copy_from_block(chunk_ref, deletions, bytes)) {
             let (handle, written) = {
                 let mut files = self.files.lock().unwrap_or_else(|p| p.into_inner());
                 match self.file_entry(&mut files, chunk_ref.file, false)? {
@@ -362,28 +346,7 @@ impl SealedChunks {
             };
             let block_end = written.min(chunk_ref.offset.saturating_add(BLOCK_BYTES));
             if ahead && end <= block_end {
-                // The oldest block's buffer is reused: no zeroing after the first.
-                let mut block = BLOCKS
-                    .with_borrow_mut(|blocks| {
-                        (blocks.len() >= BLOCKS_PER_THREAD).then(|| blocks.remove(0).bytes)
-                    })
-                    .unwrap_or_default();
-                let size = (block_end - chunk_ref.offset) as usize;
-                block.truncate(size);
-                block.reserve_exact(size - block.len());
-                block.resize(size, 0);
-                handle.read_exact_at(&mut block, chunk_ref.offset)?;
-                bytes.clear();
-                bytes.extend_from_slice(&block[..len]);
-                BLOCKS.with_borrow_mut(|blocks| {
-                    blocks.push(Block {
-                        store: self.id,
-                        deletions,
-                        file: chunk_ref.file,
-                        start: chunk_ref.offset,
-                        bytes: block,
-                    });
-                });
+                self.read_block(&handle, chunk_ref, (block_end, deletions), bytes)?;
             } else {
                 bytes.clear();
                 bytes.resize(len, 0);
@@ -396,6 +359,61 @@ impl SealedChunks {
             return Err(StorageError::Corrupt("chunk checksum mismatch"));
         }
         Ok(true)
+    }
+
+    /// Copies a chunk's bytes (CRC included) from a block this thread read
+    /// ahead, if one holds them.
+    fn copy_from_block(&self, chunk_ref: &ChunkRef, deletions: u64, bytes: &mut Vec<u8>) -> bool {
+        let end = chunk_ref.offset.saturating_add(chunk_ref.len);
+        BLOCKS.with_borrow(|blocks| {
+            let held = blocks.iter().rev().find(|b| {
+                b.store == self.id
+                    && b.deletions == deletions
+                    && b.file == chunk_ref.file
+                    && b.start <= chunk_ref.offset
+                    && end <= b.start + b.bytes.len() as u64
+            });
+            if let Some(block) = held {
+                let from = (chunk_ref.offset - block.start) as usize;
+                bytes.clear();
+                bytes.extend_from_slice(&block.bytes[from..from + chunk_ref.len as usize]);
+            }
+            held.is_some()
+        })
+    }
+
+    /// Reads `[chunk_ref.offset, block_end)` of the file into a new block of
+    /// this thread (the oldest one's buffer reused when there are 16, so
+    /// nothing is zeroed after the first), and the chunk's bytes from it.
+    fn read_block(
+        &self,
+        handle: &File,
+        chunk_ref: &ChunkRef,
+        (block_end, deletions): (u64, u64),
+        bytes: &mut Vec<u8>,
+    ) -> Result<(), StorageError> {
+        let mut block = BLOCKS
+            .with_borrow_mut(|blocks| {
+                (blocks.len() >= BLOCKS_PER_THREAD).then(|| blocks.remove(0).bytes)
+            })
+            .unwrap_or_default();
+        let size = (block_end - chunk_ref.offset) as usize;
+        block.truncate(size);
+        block.reserve_exact(size - block.len());
+        block.resize(size, 0);
+        handle.read_exact_at(&mut block, chunk_ref.offset)?;
+        bytes.clear();
+        bytes.extend_from_slice(&block[..chunk_ref.len as usize]);
+        BLOCKS.with_borrow_mut(|blocks| {
+            blocks.push(Block {
+                store: self.id,
+                deletions,
+                file: chunk_ref.file,
+                start: chunk_ref.offset,
+                bytes: block,
+            })
+        });
+        Ok(())
     }
 
     /// The newest sealed sample of a series: what a new sample must follow.
