@@ -51,7 +51,7 @@ pub type SeriesId = u64;
 
 /// One sample: milliseconds since the epoch and a value. Values are kept
 /// bit-exact, NaN payloads (the Prometheus stale marker) included.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Sample {
     pub t: i64,
     pub v: f64,

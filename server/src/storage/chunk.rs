@@ -359,7 +359,8 @@ fn value_ints(samples: &[Sample], kind: u8) -> (Vec<i64>, Vec<u8>, usize) {
         match as_int(s.v) {
             Some(m) => fill = m,
             None => {
-                misses += usize::from(s.v.is_finite() && s.v.to_bits() != (-0.0f64).to_bits());
+                // Of zeros only -0.0 is ever an exception.
+                misses += usize::from(s.v.is_finite() && s.v != 0.0);
                 exceptions.push((i, s.v.to_bits()));
             }
         }
