@@ -2,18 +2,19 @@
 //! like node-exporter and HTTP-service metrics, one sample per 15 s for 24 h.
 //! It measures TinyObs's storage layer directly, then sends the very same
 //! remote_write requests over HTTP to TinyObs and, when installed, to Debian's
-//! `prometheus` and `victoria-metrics`, one after the other, and prints one
-//! table of ingest rate, bytes per sample on disk after a flush, and peak RSS.
+//! `prometheus` and `victoria-metrics`, one after the other (each alone: the
+//! others are frozen meanwhile), and prints one table of ingest rate, bytes
+//! per sample on disk after a flush, and peak RSS.
 //!
-//! Each peer, once loaded, also answers the PromQL queries of
-//! `ingest/queries.rs`, timed side by side (issue 5).
+//! Once all are loaded, the peers answer the PromQL queries of
+//! `ingest/queries.rs`, asked of each in turn and timed side by side (issue 5).
 //!
 //! Run: `cargo bench -p tinyobs --bench ingest` (env `BENCH_HOURS` shortens it).
 
 #[path = "ingest/queries.rs"]
 mod queries;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tinyobs::remote_write;
@@ -76,8 +77,13 @@ fn main() {
     let rounds: usize = env_number("BENCH_ROUNDS").unwrap_or(1).max(1);
     let mut runs: Vec<Vec<Row>> = peers.iter().map(|_| Vec::new()).collect();
     for round in 1..=rounds {
-        for (peer, runs) in peers.iter().zip(&mut runs) {
-            match runtime.block_on(bench_peer(*peer, &requests, total, span)) {
+        let results = runtime.block_on(bench_round(&peers, &requests, total, span));
+        for (peer, result) in results {
+            let runs = &mut runs[peers
+                .iter()
+                .position(|&p| p == peer)
+                .expect("a peer of the round")];
+            match result {
                 Ok(row) => {
                     if rounds > 1 {
                         let p50s: Vec<String> = row
@@ -345,7 +351,7 @@ fn profile_reads(storage: &Storage, w: &Workload) {
     }
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq)]
 enum Peer {
     TinyObs,
     Prometheus,
@@ -370,39 +376,108 @@ impl Peer {
     }
 }
 
-async fn bench_peer(
-    peer: Peer,
+/// One round over `peers`: each is loaded alone (`load_peer`), then all
+/// answer the queries, asked in turn, then each is flushed, measured and
+/// stopped. A peer that fails is reported and left out of the rest.
+async fn bench_round(
+    peers: &[Peer],
     requests: &[Vec<Vec<u8>>],
     total: u64,
     span: (i64, i64),
-) -> Result<Row, String> {
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let data = dir.path().join("data");
-    let (mut child, base) = start_peer(peer, dir.path(), &data)?;
-    // Whatever happens, the peer is stopped: a stray one would hold its port
-    // and answer the next run with its stale data.
-    let result = measure_peer(peer, requests, (total, span), &mut child, &base, &data).await;
-    stop(peer, &mut child);
-    result
+) -> Vec<(Peer, Result<Row, String>)> {
+    let client = reqwest::Client::new();
+    let mut out = Vec::new();
+    let mut loaded = Vec::new();
+    for &peer in peers {
+        match load_peer(peer, &client, requests, total).await {
+            Ok(l) => loaded.push(l),
+            Err(e) => out.push((peer, Err(e))),
+        }
+    }
+    let timings = query_peers(&client, &loaded, span).await;
+    for (mut l, timings) in loaded.into_iter().zip(timings) {
+        let row = match timings {
+            Ok(queries) => {
+                let (peer, base) = (l.peer, l.base.clone());
+                flush_and_measure(peer, &client, &base, &mut l.child, &l.data)
+                    .await
+                    .map(|bytes| Row {
+                        name: peer.name().into(),
+                        samples_per_s: l.samples_per_s,
+                        cpu_s_per_million: l.cpu_s_per_million,
+                        bytes_per_sample: Some(bytes as f64 / total as f64),
+                        peak_rss_mb: l.peak_rss_mb,
+                        queries,
+                    })
+            }
+            Err(e) => Err(e),
+        };
+        out.push((l.peer, row));
+    }
+    out
 }
 
-async fn measure_peer(
+/// A peer holding the workload, frozen (SIGSTOP) since its ingest ended,
+/// with what that ingest measured. Dropping it stops the peer, whatever
+/// happened: a stray one would hold its port and answer the next run with
+/// its stale data.
+struct Loaded {
     peer: Peer,
+    child: Child,
+    base: String,
+    data: PathBuf,
+    samples_per_s: f64,
+    cpu_s_per_million: Option<f64>,
+    peak_rss_mb: Option<f64>,
+    /// Removed after the peer has stopped (fields drop after `drop`).
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Loaded {
+    fn drop(&mut self) {
+        stop(self.peer, &mut self.child);
+    }
+}
+
+/// Sends `signal` (`STOP`, `CONT`, `TERM`) to a peer.
+fn signal(child: &Child, signal: &str) {
+    let _ = Command::new("kill")
+        .args([format!("-{signal}"), child.id().to_string()])
+        .status();
+}
+
+/// Starts `peer` and sends it the whole workload, then freezes it, so that
+/// the background work its ingest leaves (VictoriaMetrics's merges,
+/// Prometheus's head compaction) does not share the cores with the next
+/// peer's ingest.
+async fn load_peer(
+    peer: Peer,
+    client: &reqwest::Client,
     requests: &[Vec<Vec<u8>>],
-    (total, span): (u64, (i64, i64)),
-    child: &mut Child,
-    base: &str,
-    data: &Path,
-) -> Result<Row, String> {
-    let client = reqwest::Client::new();
-    wait_ready(&client, base, peer).await?;
+    total: u64,
+) -> Result<Loaded, String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let data = dir.path().join("data");
+    let (child, base) = start_peer(peer, dir.path(), &data)?;
+    let mut loaded = Loaded {
+        peer,
+        child,
+        base,
+        data,
+        samples_per_s: 0.0,
+        cpu_s_per_million: None,
+        peak_rss_mb: None,
+        _dir: dir,
+    };
+    wait_ready(client, &loaded.base, peer).await?;
 
     // The shards send concurrently but in lock-step, one request each at a
     // time, as Prometheus's shards stay close in time: a peer that only
     // accepts recent samples (Prometheus's head) never sees a shard lag behind.
     let began = Instant::now();
-    let cpu_before = cpu_seconds(child.id());
-    let url = format!("{base}/api/v1/write");
+    let pid = loaded.child.id();
+    let cpu_before = cpu_seconds(pid);
+    let url = format!("{}/api/v1/write", loaded.base);
     for k in 0..requests[0].len() {
         let mut sends = tokio::task::JoinSet::new();
         for body in requests.iter().filter_map(|shard| shard.get(k)) {
@@ -431,49 +506,95 @@ async fn measure_peer(
             result.map_err(|e| e.to_string())??;
         }
     }
-    let elapsed = began.elapsed().as_secs_f64();
-    let cpu = cpu_before
-        .zip(cpu_seconds(child.id()))
+    loaded.samples_per_s = total as f64 / began.elapsed().as_secs_f64();
+    loaded.cpu_s_per_million = cpu_before
+        .zip(cpu_seconds(pid))
         .map(|(before, after)| (after - before) / (total as f64 / 1e6));
-
     // Peak RSS while ingesting; TinyObs's flush is its clean stop, so it is
     // read before any flush for every peer alike.
-    let rss = peak_rss_mb(child.id());
-    // Queries run on a settled peer: each gets the same two seconds to
-    // finish the background work its ingest left (TinyObs's sealer and sled
-    // flush, VictoriaMetrics's merges, Prometheus's WAL), so that the first
-    // query's timings do not include it.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let extra: &[(&str, &str)] = match peer {
-        Peer::VictoriaMetrics => {
-            // Make what was just written searchable, and skip the cache.
-            let _ = client
-                .get(format!("{base}/internal/force_flush"))
-                .send()
-                .await;
-            &[("nocache", "1")]
-        }
-        _ => &[],
-    };
-    let timings = queries::run(&client, base, span, extra).await?;
-    // BENCH_HOLD_SECS: keep the loaded peer up a while, to profile it by hand.
+    loaded.peak_rss_mb = peak_rss_mb(pid);
+    signal(&loaded.child, "STOP");
+    Ok(loaded)
+}
+
+/// Wakes the loaded peers, lets them settle, and times the queries on all
+/// of them, asked in turn (`queries::run`): one result per peer, in order.
+async fn query_peers(
+    client: &reqwest::Client,
+    loaded: &[Loaded],
+    span: (i64, i64),
+) -> Vec<Result<Vec<queries::Timing>, String>> {
+    for l in loaded {
+        signal(&l.child, "CONT");
+    }
+    // VictoriaMetrics: make what was just written searchable.
+    for l in loaded
+        .iter()
+        .filter(|l| matches!(l.peer, Peer::VictoriaMetrics))
+    {
+        let _ = client
+            .get(format!("{}/internal/force_flush", l.base))
+            .send()
+            .await;
+    }
+    settle(loaded).await;
+    let targets: Vec<queries::Target> = loaded
+        .iter()
+        .map(|l| queries::Target {
+            base: &l.base,
+            extra: match l.peer {
+                Peer::VictoriaMetrics => &[("nocache", "1")],
+                _ => &[],
+            },
+        })
+        .collect();
+    let timings = queries::run(client, &targets, span).await;
+    // BENCH_HOLD_SECS: keep the loaded peers up a while, to profile them by hand.
     if let Some(secs) = env_number("BENCH_HOLD_SECS") {
-        println!(
-            "{} holds at {base} for {secs} s (pid {})",
-            peer.name(),
-            child.id()
-        );
+        for l in loaded {
+            println!(
+                "{} holds at {} for {secs} s (pid {})",
+                l.peer.name(),
+                l.base,
+                l.child.id()
+            );
+        }
         tokio::time::sleep(Duration::from_secs(secs)).await;
     }
-    let bytes = flush_and_measure(peer, &client, base, child, data).await?;
-    Ok(Row {
-        name: peer.name().into(),
-        samples_per_s: total as f64 / elapsed,
-        cpu_s_per_million: cpu,
-        bytes_per_sample: Some(bytes as f64 / total as f64),
-        peak_rss_mb: rss,
-        queries: timings,
-    })
+    timings
+}
+
+/// Waits for the background work the peers' ingest left (TinyObs's sealer
+/// and sled flush, VictoriaMetrics's merges, Prometheus's WAL and head
+/// compaction), so that no query's time includes it: at least 2 s, then
+/// until the peers together use under 3 % of a core over a second, for at
+/// most 3 minutes.
+async fn settle(loaded: &[Loaded]) {
+    let used = || -> f64 {
+        loaded
+            .iter()
+            .filter_map(|l| cpu_seconds(l.child.id()))
+            .sum()
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let began = Instant::now();
+    let mut before = used();
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = used();
+        if now - before < 0.03 {
+            break;
+        }
+        if began.elapsed() > Duration::from_secs(180) {
+            println!("peers still busy after 3 minutes; querying anyway");
+            break;
+        }
+        before = now;
+    }
+    println!(
+        "peers settled in {:.0} s",
+        2.0 + began.elapsed().as_secs_f64()
+    );
 }
 
 fn start_peer(peer: Peer, dir: &Path, data: &Path) -> Result<(Child, String), String> {
@@ -590,9 +711,9 @@ async fn flush_and_measure(
 
 fn stop(_peer: Peer, child: &mut Child) {
     if let Ok(None) = child.try_wait() {
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
+        // A frozen peer would hold the signal until woken.
+        signal(child, "CONT");
+        signal(child, "TERM");
         let _ = child.wait();
     }
 }

@@ -1,6 +1,6 @@
 //! PromQL on the loaded workload (issue 5): each query of the list runs
-//! `REPEATS` times against a peer's `/api/v1/query_range`; the median time
-//! is its latency. TinyObs's answers must match Prometheus's to a relative
+//! `REPEATS` times against every loaded peer's `/api/v1/query_range`, the
+//! peers asked in turn; a peer's median time is its latency. TinyObs's answers must match Prometheus's to a relative
 //! 1e-6; VictoriaMetrics's are only reported (MetricsQL's `rate` differs by
 //! design: it does not extrapolate).
 
@@ -37,45 +37,89 @@ pub struct Timing {
     pub answer: Answer,
 }
 
-/// Runs every query against `base` over `[start, end]` (seconds).
-/// `extra` is added to each request (VictoriaMetrics: `nocache=1`, so that
-/// repeats are not served from its result cache).
+/// A loaded peer's query endpoint: its base URL and what each request
+/// adds (VictoriaMetrics: `nocache=1`, so that repeats are not served from
+/// its result cache).
+pub struct Target<'a> {
+    pub base: &'a str,
+    pub extra: &'a [(&'a str, &'a str)],
+}
+
+/// Runs every query `REPEATS` times against every target over `[start,
+/// end]` (seconds), interleaved: each repeat asks every target in turn,
+/// a different one first each time. Timed one peer after another, a slow
+/// spell of this machine (they last seconds to minutes and cost a quarter)
+/// fell on whichever peer it was timing; interleaved, it falls on all
+/// alike. A target that fails a query is asked nothing more.
 pub async fn run(
     client: &reqwest::Client,
-    base: &str,
+    targets: &[Target<'_>],
     (start, end): (i64, i64),
-    extra: &[(&str, &str)],
-) -> Result<Vec<Timing>, String> {
-    let mut out = Vec::new();
-    for (_, query, step) in QUERIES {
-        let mut times = Vec::with_capacity(REPEATS);
-        let mut answer = Answer::new();
-        for _ in 0..REPEATS {
-            let mut params = vec![
-                ("query", query.to_string()),
-                ("start", start.to_string()),
-                ("end", end.to_string()),
-                ("step", step.to_string()),
-            ];
-            params.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
-            let began = Instant::now();
-            let r = client
-                .get(format!("{base}/api/v1/query_range"))
-                .query(&params)
-                .send()
-                .await
-                .map_err(|e| e.to_string())?;
-            let body: serde_json::Value = r.json().await.map_err(|e| e.to_string())?;
-            times.push(began.elapsed().as_secs_f64() * 1000.0);
-            answer = parse(&body).map_err(|e| format!("{query}: {e}"))?;
+) -> Vec<Result<Vec<Timing>, String>> {
+    let n = targets.len();
+    let mut times = vec![vec![Vec::with_capacity(REPEATS); QUERIES.len()]; n];
+    let mut answers = vec![vec![Answer::new(); QUERIES.len()]; n];
+    let mut failed: Vec<Option<String>> = vec![None; n];
+    for (q, (_, query, step)) in QUERIES.iter().enumerate() {
+        for repeat in 0..REPEATS {
+            for i in (0..n).map(|k| (repeat + k) % n) {
+                if failed[i].is_some() {
+                    continue;
+                }
+                match ask(client, &targets[i], (query, *step), (start, end)).await {
+                    Ok((ms, answer)) => {
+                        times[i][q].push(ms);
+                        answers[i][q] = answer;
+                    }
+                    Err(e) => failed[i] = Some(format!("{query}: {e}")),
+                }
+            }
         }
-        times.sort_by(f64::total_cmp);
-        out.push(Timing {
-            p50_ms: times[REPEATS / 2],
-            answer,
-        });
     }
-    Ok(out)
+    let per_target = times.into_iter().zip(answers).zip(failed);
+    per_target
+        .map(|((times, answers), failed)| match failed {
+            Some(e) => Err(e),
+            None => Ok(times
+                .into_iter()
+                .zip(answers)
+                .map(|(mut times, answer)| {
+                    times.sort_by(f64::total_cmp);
+                    Timing {
+                        p50_ms: times[REPEATS / 2],
+                        answer,
+                    }
+                })
+                .collect()),
+        })
+        .collect()
+}
+
+/// One timed `query_range` request: milliseconds until its JSON is read,
+/// and the answer.
+async fn ask(
+    client: &reqwest::Client,
+    target: &Target<'_>,
+    (query, step): (&str, i64),
+    (start, end): (i64, i64),
+) -> Result<(f64, Answer), String> {
+    let mut params = vec![
+        ("query", query.to_string()),
+        ("start", start.to_string()),
+        ("end", end.to_string()),
+        ("step", step.to_string()),
+    ];
+    params.extend(target.extra.iter().map(|(k, v)| (*k, v.to_string())));
+    let began = Instant::now();
+    let r = client
+        .get(format!("{}/api/v1/query_range", target.base))
+        .query(&params)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let body: serde_json::Value = r.json().await.map_err(|e| e.to_string())?;
+    let ms = began.elapsed().as_secs_f64() * 1000.0;
+    Ok((ms, parse(&body)?))
 }
 
 fn parse(body: &serde_json::Value) -> Result<Answer, String> {
