@@ -122,7 +122,7 @@ fn main() {
 PromQL over the {hours} h, each query {} times:
 
 ",
-            5
+            queries::REPEATS
         );
         report += &queries::render(&timed);
     }
@@ -393,6 +393,9 @@ async fn bench_round(
             Ok(l) => loaded.push(l),
             Err(e) => out.push((peer, Err(e))),
         }
+    }
+    if loaded.is_empty() {
+        return out;
     }
     let timings = query_peers(&client, &loaded, span).await;
     for (mut l, timings) in loaded.into_iter().zip(timings) {

@@ -199,15 +199,14 @@ fn write_sample(out: &mut Vec<u8>, t: i64, v: f64) {
 /// A finite float as Prometheus writes it (Go's `FormatFloat(v, 'f', -1,
 /// 64)`) and as Rust's `Display` does: the shortest digits that read back
 /// to `v`, never an exponent. Formatting was most of the time a raw
-/// series' answer took to serve (`Display` about 200 ns a point); `ryu`
-/// finds the same digits several times faster (`zmij`, faster still, does
-/// not always pick the nearest of two shortest). It writes `42.0`
-/// for 42, trimmed here, and an exponent outside about 1e-5 to 1e16,
-/// left to `Display`. Where two shortest strings lie equally near `v`
-/// (`…12.2` and `…12.3` for a float at `…12.25`) the
-/// two may pick differently; both read back to `v`.
+/// series' answer took to serve (`Display` about 200 ns a point); `zmij`
+/// (serde_json's) finds the same digits several times faster. It writes
+/// `42.0` for 42, trimmed here, and an exponent outside about 1e-5 to
+/// 1e16, left to `Display`. Where two shortest strings lie equally near
+/// `v` (`…12.2` and `…12.3` for a float at `…12.25`) the two may pick
+/// differently; both read back to `v`.
 fn write_finite(out: &mut Vec<u8>, v: f64) {
-    let mut buffer = ryu::Buffer::new();
+    let mut buffer = zmij::Buffer::new();
     let text = buffer.format_finite(v);
     if text.contains('e') {
         use std::io::Write;
