@@ -202,9 +202,9 @@ fn write_sample(out: &mut Vec<u8>, t: i64, v: f64) {
 /// series' answer took to serve (`Display` about 200 ns a point); `zmij`
 /// (serde_json's) finds the same digits several times faster. It writes
 /// `42.0` for 42, trimmed here, and an exponent outside about 1e-5 to
-/// 1e16, left to `Display`. Where two shortest strings lie equally near
-/// `v` (`…12.2` and `…12.3` for a float at `…12.25`) the two may pick
-/// differently; both read back to `v`.
+/// 1e16, left to `Display`. Where more than one shortest string reads
+/// back to `v` (both `…12.2` and `…12.3` for a float at `…12.25`), the
+/// two may pick differently.
 fn write_finite(out: &mut Vec<u8>, v: f64) {
     let mut buffer = zmij::Buffer::new();
     let text = buffer.format_finite(v);
@@ -541,8 +541,8 @@ mod tests {
         }
     }
 
-    /// The same text as `Display`, or, where two strings of the shortest
-    /// length read back to `v` equally near, possibly the other one.
+    /// The same text as `Display`, or, where more than one string of the
+    /// shortest length reads back to `v`, possibly another one.
     fn prints_as_display_does(v: f64) -> Result<(), proptest::test_runner::TestCaseError> {
         let (text, display) = (finite_text(v), v.to_string());
         if text != display {
