@@ -283,6 +283,9 @@ fn profile_queries(storage: &Storage, w: &Workload) {
         w.start + w.steps as i64 * STEP_MS,
     );
     let only = std::env::var("BENCH_QUERY").unwrap_or_default();
+    // BENCH_QUERY_PAUSE_MS: idle this long before each run, as a server
+    // does between requests (its threads asleep, its caches cold).
+    let pause: u64 = env_number("BENCH_QUERY_PAUSE_MS").unwrap_or(0);
     for (name, query, step) in queries::QUERIES {
         if !name.contains(&only) {
             continue;
@@ -290,6 +293,9 @@ fn profile_queries(storage: &Storage, w: &Workload) {
         let cpu_before = cpu_seconds(std::process::id());
         let mut times: Vec<f64> = (0..n.max(1))
             .map(|_| {
+                if pause > 0 {
+                    std::thread::sleep(std::time::Duration::from_millis(pause));
+                }
                 let began = Instant::now();
                 let series = engine.range(query, start, end, step * 1000).unwrap();
                 std::hint::black_box(series);
