@@ -160,7 +160,7 @@ fn median_row(mut runs: Vec<Row>) -> Option<Row> {
     let bytes_per_sample = of(|r| r.bytes_per_sample, &runs);
     let peak_rss_mb = of(|r| r.peak_rss_mb, &runs);
     // Each query's latency: the median of the rounds' p50s (one round's
-    // five runs move with the machine's slow spells); its answer, compared
+    // runs move with the machine's slow spells); its answer, compared
     // with Prometheus's, from the first round.
     let p50s: Vec<Option<f64>> = (0..runs[0].queries.len())
         .map(|q| {
@@ -294,7 +294,7 @@ fn profile_queries(storage: &Storage, w: &Workload) {
         let mut times: Vec<f64> = (0..n.max(1))
             .map(|_| {
                 if pause > 0 {
-                    std::thread::sleep(std::time::Duration::from_millis(pause));
+                    std::thread::sleep(Duration::from_millis(pause));
                 }
                 let began = Instant::now();
                 let series = engine.range(query, start, end, step * 1000).unwrap();
