@@ -407,8 +407,8 @@ async fn bench_round(
     for (mut l, timings) in loaded.into_iter().zip(timings) {
         let row = match timings {
             Ok(queries) => {
-                let (peer, base) = (l.peer, l.base.clone());
-                flush_and_measure(peer, &client, &base, &mut l.child, &l.data)
+                let peer = l.peer;
+                flush_and_measure(peer, &client, &l.base, &mut l.child, &l.data)
                     .await
                     .map(|bytes| Row {
                         name: peer.name().into(),

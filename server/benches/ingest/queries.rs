@@ -1,8 +1,9 @@
 //! PromQL on the loaded workload (issue 5): each query of the list runs
 //! `REPEATS` times against every loaded peer's `/api/v1/query_range`, the
-//! peers asked in turn; a peer's median time is its latency. TinyObs's answers must match Prometheus's to a relative
-//! 1e-6; VictoriaMetrics's are only reported (MetricsQL's `rate` differs by
-//! design: it does not extrapolate).
+//! peers asked in turn; a peer's median time is its latency. TinyObs's
+//! answers must match Prometheus's to a relative 1e-6; VictoriaMetrics's
+//! are only reported (MetricsQL's `rate` differs by design: it does not
+//! extrapolate).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
