@@ -6,11 +6,17 @@
 //! others are frozen meanwhile), and prints one table of ingest rate, bytes
 //! per sample on disk after a flush, and peak RSS.
 //!
+//! First it prints the workload's entropy by metric, the floor under any
+//! lossless store's bytes per sample, beside what TinyObs's chunk codec
+//! spends on the same values (`ingest/entropy.rs`).
+//!
 //! Once all are loaded, the peers answer the PromQL queries of
 //! `ingest/queries.rs`, asked of each in turn and timed side by side (issue 5).
 //!
 //! Run: `cargo bench -p tinyobs --bench ingest` (env `BENCH_HOURS` shortens it).
 
+#[path = "ingest/entropy.rs"]
+mod entropy;
 #[path = "ingest/queries.rs"]
 mod queries;
 
@@ -45,6 +51,8 @@ fn main() {
     let workload = Workload::generate(start, steps);
     let total = (SERIES * steps) as u64;
     println!("workload: {SERIES} series x {steps} steps = {total} samples, {hours} h at 15 s");
+    let (entropy_table, floor) = entropy_report(&workload);
+    println!("{entropy_table}");
 
     let mut rows = Vec::new();
     rows.push(bench_storage_layer(&workload, total));
@@ -107,7 +115,7 @@ fn main() {
         }
     }
     rows.extend(runs.into_iter().filter_map(median_row));
-    let mut report = render(&rows, hours);
+    let mut report = render(&rows, hours, floor);
     if rounds > 1 {
         report = format!("{rounds} rounds, each figure the median of its rounds\n\n{report}");
     }
@@ -126,6 +134,7 @@ PromQL over the {hours} h, each query {} times:
         );
         report += &queries::render(&timed);
     }
+    report += &format!("\nThe values' entropy and the chunk codec, by metric:\n\n{entropy_table}");
     println!("\n{report}");
     let _ = std::fs::write(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-ingest.md"),
@@ -185,7 +194,9 @@ fn median_row(mut runs: Vec<Row>) -> Option<Row> {
     })
 }
 
-fn render(rows: &[Row], hours: i64) -> String {
+/// The table of rows, the ratios of TinyObs over HTTP to each peer, and
+/// where bytes/sample stands against `floor`, the values' entropy.
+fn render(rows: &[Row], hours: i64, floor: f64) -> String {
     let mut out = format!(
         "| target ({hours} h, {SERIES} series) | ingest samples/s | server CPU s per million samples | bytes/sample on disk | peak RSS MiB |\n|---|---|---|---|---|\n"
     );
@@ -222,7 +233,61 @@ fn render(rows: &[Row], hours: i64) -> String {
         }
         out += "\n";
     }
+    out += &format!(
+        "\nNo store that codes series one by one, losslessly, can keep these values in under {floor:.3} bytes/sample (their entropy)"
+    );
+    if let Some(vm) = find("VictoriaMetrics").and_then(|r| r.bytes_per_sample) {
+        out += &format!("; 0.8 x VictoriaMetrics's is {:.3}", 0.8 * vm);
+    }
+    out += ".\n";
     out
+}
+
+/// By metric, the values' entropy in bits per sample (`entropy.rs`) beside
+/// what TinyObs's chunk codec spends on the same values, cut into chunks as
+/// the store seals them; last, both over the whole workload. Returns the
+/// table and the entropy in bytes per sample.
+fn entropy_report(w: &Workload) -> (String, f64) {
+    let window = StorageConfig::new(Path::new("")).chunk_window_ms;
+    // metric -> (series, entropy bits, chunk bytes)
+    let mut by_metric = std::collections::BTreeMap::<&str, (usize, f64, usize)>::new();
+    for (s, labels) in w.labels.iter().enumerate() {
+        let samples: Vec<Sample> = (0..w.steps).map(|step| w.sample(s, step)).collect();
+        let bytes: usize = samples
+            .chunk_by(|a, b| a.t.div_euclid(window) == b.t.div_euclid(window))
+            .map(|chunk| tinyobs::storage::sealed_chunk_len(chunk).expect("a 2 h chunk"))
+            .sum();
+        let m = by_metric
+            .entry(labels.metric_name().unwrap_or_default())
+            .or_default();
+        *m = (m.0 + 1, m.1 + w.entropy_bits[s], m.2 + bytes);
+    }
+    let per_sample = |bits: f64, series: usize| bits / series as f64;
+    let mut out = String::from(
+        "| metric | series | entropy, bits/sample | TinyObs chunks, bits/sample | chunks / entropy |\n|---|---|---|---|---|\n",
+    );
+    let mut all = (0, 0.0, 0);
+    for (name, (series, bits, bytes)) in &by_metric {
+        let entropy = per_sample(*bits, *series);
+        let chunks = per_sample(*bytes as f64 * 8.0 / w.steps as f64, *series);
+        out += &format!(
+            "| {name} | {series} | {entropy:.2} | {chunks:.2} | {} |\n",
+            if entropy > 0.0 {
+                format!("x{:.2}", chunks / entropy)
+            } else {
+                "n/a".into()
+            }
+        );
+        all = (all.0 + series, all.1 + bits, all.2 + bytes);
+    }
+    let floor = all.1 / 8.0 / all.0 as f64;
+    let chunks = all.2 as f64 / (all.0 * w.steps) as f64;
+    out += &format!(
+        "| all, bytes/sample | {} | {floor:.3} | {chunks:.3} | x{:.2} |\n",
+        all.0,
+        chunks / floor
+    );
+    (out, floor)
 }
 
 /// Appends the workload straight into `Storage` (WAL fsync on, as in
@@ -756,6 +821,8 @@ struct Workload {
     labels: Vec<Labels>,
     /// values[series][step]
     values: Vec<Vec<f64>>,
+    /// The entropy of each series' values, bits per sample: see `entropy.rs`.
+    entropy_bits: Vec<f64>,
     start: i64,
     steps: usize,
 }
@@ -1004,12 +1071,7 @@ impl Workload {
                     // (exponential latencies), cumulated.
                     Gen::Bucket { of, le, scale } => {
                         let count_inc = deltas.get(*of).copied().unwrap_or(0.0);
-                        let share = if le.is_infinite() {
-                            1.0
-                        } else {
-                            1.0 - (-*le / *scale).exp()
-                        };
-                        before + (count_inc * share).floor()
+                        before + (count_inc * entropy::bucket_share(*le, *scale)).floor()
                     }
                     Gen::Sum { of, scale } => {
                         let count_inc = deltas.get(*of).copied().unwrap_or(0.0);
@@ -1022,9 +1084,11 @@ impl Workload {
                 values[i].push(*v);
             }
         }
+        let entropy_bits = entropy::bits_per_sample(&gens, &values);
         Workload {
             labels,
             values,
+            entropy_bits,
             start,
             steps,
         }

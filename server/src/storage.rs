@@ -855,6 +855,13 @@ fn per_sample(bytes: u64, samples: u64) -> f64 {
     }
 }
 
+/// The bytes `samples` take as one sealed chunk in a chunk file, or `None`
+/// where one chunk cannot hold them (none, over 1,024, timestamps not
+/// increasing). For benchmarks that weigh the codec against a bound.
+pub fn sealed_chunk_len(samples: &[Sample]) -> Option<usize> {
+    chunk::encode(samples).ok().map(|c| c.len())
+}
+
 /// Bytes of the files under `path`, recursively (0 if it cannot be read).
 pub fn dir_size(path: &std::path::Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(path) else {
