@@ -26,31 +26,31 @@ const TOTALS_ID: SeriesId = u64::MAX;
 /// over months touches one file per window).
 const MAX_OPEN_FILES: usize = 128;
 
-/// Read-ahead (see `read_ahead`): bytes per block, and blocks per thread.
+/// The block cache (see `read_ahead`): bytes per block, and the most bytes
+/// it holds.
 const BLOCK_BYTES: u64 = 64 * 1024;
-const BLOCKS_PER_THREAD: usize = 16;
-
-/// Tells stores apart in the read-ahead blocks, which outlive any one store.
-static NEXT_STORE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+const CACHE_BYTES: usize = 16 << 20;
 
 thread_local! {
     /// Whether this thread reads ahead now (`read_ahead`).
     static READ_AHEAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-    /// This thread's blocks of chunk files, oldest first.
-    static BLOCKS: std::cell::RefCell<Vec<Block>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Runs `read` with read-ahead on for this thread, if it is one of rayon's
-/// pool: a chunk is then read with up to 64 KiB of the file after it, kept
-/// (16 blocks per thread) for the chunks after it. A query over many series
-/// reads one window's chunks of neighbouring series one after the other,
-/// and a `pread` of each took a third of the time decoding it did; one
-/// read per block serves dozens. Bytes a block holds never change: a chunk
-/// file only grows, and a block ends at the length its file had when every
-/// write to it was complete.
+/// pool: a chunk that is not in the store's block cache is then read with
+/// the whole 64 KiB block of its file around it, and the block kept for the
+/// chunks after it (every reader of the store finds it there, up to 16 MiB
+/// of blocks, the oldest dropped first). A query over many series reads one
+/// window's chunks of neighbouring series one after the other, and a
+/// `pread` of each took a third of the time decoding it did; one read per
+/// block serves dozens, and a query asked again reads no file at all. It
+/// is the page cache's copy kept in the process (as `mmap` would give it,
+/// which the crate's `forbid(unsafe_code)` rules out). Bytes a block holds
+/// never change: a chunk file only grows, and a block ends at the length
+/// its file had when every write to it was complete.
 pub(crate) fn read_ahead<R>(read: impl FnOnce() -> R) -> R {
-    // Only rayon's threads (one per core) keep blocks: the blocking pool's
-    // can be many at once.
+    // Only rayon's threads (one per core) fill the cache: a query over a
+    // few series would read 64 KiB for each of its chunks.
     if rayon::current_thread_index().is_none() {
         return read();
     }
@@ -65,15 +65,52 @@ pub(crate) fn read_ahead<R>(read: impl FnOnce() -> R) -> R {
     read()
 }
 
-/// A run of a chunk file's bytes, read ahead.
+/// Blocks of chunk files, by file and block number: bytes
+/// `[number × 64 KiB, + len)` of the file.
+#[derive(Default)]
+struct BlockCache {
+    blocks: HashMap<(i64, u64), Block>,
+    /// Keys in the order they came in: the first ones go first.
+    order: std::collections::VecDeque<(i64, u64)>,
+    bytes: usize,
+}
+
 struct Block {
-    store: u64,
     /// The store's `deletions` when it was read: a deleted file's blocks
-    /// are not used again.
+    /// are not used again, even if a file of the same window comes back.
     deletions: u64,
-    file: i64,
-    start: u64,
-    bytes: Vec<u8>,
+    bytes: Arc<[u8]>,
+}
+
+impl BlockCache {
+    /// The block holding `[offset, end)` of `file`, if one does.
+    fn get(&self, file: i64, (offset, end): (u64, u64), deletions: u64) -> Option<Arc<[u8]>> {
+        let block = self.blocks.get(&(file, offset / BLOCK_BYTES))?;
+        let block_end = offset - offset % BLOCK_BYTES + block.bytes.len() as u64;
+        (block.deletions == deletions && end <= block_end).then(|| Arc::clone(&block.bytes))
+    }
+
+    fn insert(&mut self, key: (i64, u64), block: Block) {
+        self.bytes += block.bytes.len();
+        match self.blocks.insert(key, block) {
+            Some(old) => self.bytes -= old.bytes.len(),
+            None => self.order.push_back(key),
+        }
+        while self.bytes > CACHE_BYTES {
+            let Some(oldest) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(gone) = self.blocks.remove(&oldest) {
+                self.bytes -= gone.bytes.len();
+            }
+        }
+    }
+
+    fn forget_file(&mut self, file: i64) {
+        self.blocks.retain(|&(f, _), _| f != file);
+        self.order.retain(|&(f, _)| f != file);
+        self.bytes = self.blocks.values().map(|b| b.bytes.len()).sum();
+    }
 }
 
 /// Counters persisted with every sealed chunk, so `/v1/stats` never scans.
@@ -164,10 +201,10 @@ struct ChunkFile {
 }
 
 pub(crate) struct SealedChunks {
-    /// This store among others in the process, for the read-ahead blocks.
-    id: u64,
     /// Chunk files deleted so far (`delete_window`).
     deletions: std::sync::atomic::AtomicU64,
+    /// Blocks of chunk files read ahead (`read_ahead`).
+    cache: Mutex<BlockCache>,
     tree: sled::Tree,
     dir: PathBuf,
     window_ms: i64,
@@ -182,8 +219,8 @@ impl SealedChunks {
     pub(crate) fn open(db: &sled::Db, dir: &Path, window_ms: i64) -> Result<Self, StorageError> {
         std::fs::create_dir_all(dir)?;
         Ok(SealedChunks {
-            id: NEXT_STORE.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             deletions: std::sync::atomic::AtomicU64::new(0),
+            cache: Mutex::new(BlockCache::default()),
             tree: db.open_tree("chunks")?,
             dir: dir.to_path_buf(),
             window_ms: window_ms.max(1),
@@ -334,24 +371,43 @@ impl SealedChunks {
             .filter(|&n| n > 4)
             .ok_or(StorageError::Corrupt("chunk reference length"))?;
         let end = chunk_ref.offset.saturating_add(chunk_ref.len);
-        let ahead = READ_AHEAD.get();
         let deletions = self.deletions.load(std::sync::atomic::Ordering::Acquire);
-        if !(ahead && self.copy_from_block(chunk_ref, deletions, bytes)) {
-            let (handle, written) = {
-                let mut files = self.files.lock().unwrap_or_else(|p| p.into_inner());
-                match self.file_entry(&mut files, chunk_ref.file, false)? {
-                    Some(entry) => (Arc::clone(&entry.file), entry.len),
-                    None => return Ok(false),
+        let span = (chunk_ref.offset, end);
+        let cached = self.cache().get(chunk_ref.file, span, deletions);
+        let block = match cached {
+            Some(block) => Some(block),
+            None => {
+                let (handle, written) = {
+                    let mut files = self.files.lock().unwrap_or_else(|p| p.into_inner());
+                    match self.file_entry(&mut files, chunk_ref.file, false)? {
+                        Some(entry) => (Arc::clone(&entry.file), entry.len),
+                        None => return Ok(false),
+                    }
+                };
+                // The chunk's block, if the chunk lies within one and this
+                // thread reads ahead.
+                let number = chunk_ref.offset / BLOCK_BYTES;
+                let block_end = written.min((number + 1) * BLOCK_BYTES);
+                match READ_AHEAD.get() && end <= block_end {
+                    true => Some(self.read_block(
+                        &handle,
+                        (chunk_ref.file, number),
+                        block_end,
+                        deletions,
+                    )?),
+                    false => {
+                        bytes.clear();
+                        bytes.resize(len, 0);
+                        handle.read_exact_at(bytes, chunk_ref.offset)?;
+                        None
+                    }
                 }
-            };
-            let block_end = written.min(chunk_ref.offset.saturating_add(BLOCK_BYTES));
-            if ahead && end <= block_end {
-                self.read_block(&handle, chunk_ref, (block_end, deletions), bytes)?;
-            } else {
-                bytes.clear();
-                bytes.resize(len, 0);
-                handle.read_exact_at(bytes, chunk_ref.offset)?;
             }
+        };
+        if let Some(block) = block {
+            let from = (chunk_ref.offset % BLOCK_BYTES) as usize;
+            bytes.clear();
+            bytes.extend_from_slice(&block[from..from + len]);
         }
         let crc = u32::from_le_bytes(bytes[len - 4..].try_into().expect("4 bytes"));
         bytes.truncate(len - 4);
@@ -361,59 +417,29 @@ impl SealedChunks {
         Ok(true)
     }
 
-    /// Copies a chunk's bytes (CRC included) from a block this thread read
-    /// ahead, if one holds them.
-    fn copy_from_block(&self, chunk_ref: &ChunkRef, deletions: u64, bytes: &mut Vec<u8>) -> bool {
-        let end = chunk_ref.offset.saturating_add(chunk_ref.len);
-        BLOCKS.with_borrow(|blocks| {
-            let held = blocks.iter().rev().find(|b| {
-                b.store == self.id
-                    && b.deletions == deletions
-                    && b.file == chunk_ref.file
-                    && b.start <= chunk_ref.offset
-                    && end <= b.start + b.bytes.len() as u64
-            });
-            if let Some(block) = held {
-                let from = (chunk_ref.offset - block.start) as usize;
-                bytes.clear();
-                bytes.extend_from_slice(&block.bytes[from..from + chunk_ref.len as usize]);
-            }
-            held.is_some()
-        })
+    fn cache(&self) -> std::sync::MutexGuard<'_, BlockCache> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Reads `[chunk_ref.offset, block_end)` of the file into a new block of
-    /// this thread (the oldest one's buffer reused when there are 16, so
-    /// nothing is zeroed after the first), and the chunk's bytes from it.
+    /// Reads block `number` of `file` (up to `block_end`, what is written of
+    /// it) into the cache.
     fn read_block(
         &self,
         handle: &File,
-        chunk_ref: &ChunkRef,
-        (block_end, deletions): (u64, u64),
-        bytes: &mut Vec<u8>,
-    ) -> Result<(), StorageError> {
-        let mut block = BLOCKS
-            .with_borrow_mut(|blocks| {
-                (blocks.len() >= BLOCKS_PER_THREAD).then(|| blocks.remove(0).bytes)
-            })
-            .unwrap_or_default();
-        let size = (block_end - chunk_ref.offset) as usize;
-        block.truncate(size);
-        block.reserve_exact(size - block.len());
-        block.resize(size, 0);
-        handle.read_exact_at(&mut block, chunk_ref.offset)?;
-        bytes.clear();
-        bytes.extend_from_slice(&block[..chunk_ref.len as usize]);
-        BLOCKS.with_borrow_mut(|blocks| {
-            blocks.push(Block {
-                store: self.id,
-                deletions,
-                file: chunk_ref.file,
-                start: chunk_ref.offset,
-                bytes: block,
-            })
-        });
-        Ok(())
+        (file, number): (i64, u64),
+        block_end: u64,
+        deletions: u64,
+    ) -> Result<Arc<[u8]>, StorageError> {
+        let start = number * BLOCK_BYTES;
+        let mut block = vec![0; (block_end - start) as usize];
+        handle.read_exact_at(&mut block, start)?;
+        let bytes: Arc<[u8]> = block.into();
+        let kept = Block {
+            deletions,
+            bytes: Arc::clone(&bytes),
+        };
+        self.cache().insert((file, number), kept);
+        Ok(bytes)
     }
 
     /// The newest sealed sample of a series: what a new sample must follow.
@@ -528,6 +554,7 @@ impl SealedChunks {
         files.remove(&start);
         self.deletions
             .fetch_add(1, std::sync::atomic::Ordering::Release);
+        self.cache().forget_file(start);
         match std::fs::remove_file(self.dir.join(start.to_string())) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
             _ => Ok(()),
@@ -751,6 +778,32 @@ mod tests {
         read_ahead(|| assert_eq!(decoded(1, 500).len(), 1));
         sealed.delete_window(0).unwrap();
         assert!(read_ahead(|| decoded(1, 500)).is_empty());
+    }
+
+    #[test]
+    fn the_block_cache_keeps_to_its_size_dropping_the_oldest_first() {
+        let mut cache = BlockCache::default();
+        let block = |deletions| Block {
+            deletions,
+            bytes: vec![7; BLOCK_BYTES as usize].into(),
+        };
+        let blocks = 2 * CACHE_BYTES / BLOCK_BYTES as usize;
+        for number in 0..blocks as u64 {
+            cache.insert((1, number), block(0));
+            assert!(cache.bytes <= CACHE_BYTES);
+        }
+        let whole = |number: u64| (number * BLOCK_BYTES, (number + 1) * BLOCK_BYTES);
+        assert!(cache.get(1, whole(0), 0).is_none());
+        let newest = blocks as u64 - 1;
+        assert!(cache.get(1, whole(newest), 0).is_some());
+        // Read before a file was deleted: not used after.
+        assert!(cache.get(1, whole(newest), 1).is_none());
+        // A block read again replaces the old one and keeps the count right.
+        cache.insert((1, newest), block(1));
+        assert!(cache.get(1, whole(newest), 1).is_some());
+        assert_eq!(cache.bytes, cache.blocks.len() * BLOCK_BYTES as usize);
+        cache.forget_file(1);
+        assert_eq!((cache.bytes, cache.order.len()), (0, 0));
     }
 
     #[test]
