@@ -165,20 +165,27 @@ impl<'e> RangeCall<'e> {
 
     /// One series' value at every step; `None` if it has no sample.
     fn values(&self, points: &[(i64, f64)]) -> Option<StepValues> {
+        // Most counters never reset within a query: then no window needs
+        // searching for resets. One pass over the samples finds that and
+        // staleness markers (a marker is NaN, which never compares less).
+        let (mut stale, mut falls, mut before) = (false, false, f64::NEG_INFINITY);
+        for &(_, v) in points {
+            stale |= is_stale(v);
+            falls |= v < before;
+            before = v;
+        }
         let fresh: Vec<(i64, f64)>;
-        let points = match points.iter().any(|p| is_stale(p.1)) {
+        let (points, rises) = match stale {
             true => {
                 fresh = points.iter().copied().filter(|p| !is_stale(p.1)).collect();
-                &fresh[..]
+                let rises = !fresh.windows(2).any(|w| w[1].1 < w[0].1);
+                (&fresh[..], rises)
             }
-            false => points,
+            false => (points, !falls),
         };
         if points.is_empty() {
             return None;
         }
-        // Most counters never reset within a query: then no window needs
-        // searching for resets.
-        let rises = !points.windows(2).any(|w| w[1].1 < w[0].1);
         // The function picked once, not by name at every step: the loop is
         // then made for it (rate and increase are most queries' functions).
         let values = match self.name {
@@ -279,15 +286,20 @@ fn aggregate_groups(
     // folded into its group's, per step, in series order.
     let mut folds: BTreeMap<LabelSet, Vec<Fold>> = BTreeMap::new();
     let steps = call.steps.len();
+    // Only `min` and `max` need the extremes: the others skip them.
+    let extremes = matches!(op.as_str(), "min" | "max");
     call.read_in_order(
         ev,
         |labels| group_key(&labels, agg.modifier.as_ref()),
         |(key, values)| {
             let per_step = folds.entry(key).or_insert_with(|| vec![Fold::EMPTY; steps]);
-            for (fold, v) in per_step.iter_mut().zip(values) {
-                if let Some(v) = v {
-                    fold.add(v);
-                }
+            let added = per_step
+                .iter_mut()
+                .zip(values)
+                .filter_map(|(fold, v)| Some((fold, v?)));
+            match extremes {
+                true => added.for_each(|(fold, v)| fold.add(v)),
+                false => added.for_each(|(fold, v)| fold.add_to_sum(v)),
             }
         },
     )?;
@@ -318,9 +330,15 @@ impl Fold {
         max: f64::NAN,
     };
 
-    fn add(&mut self, v: f64) {
+    /// Adds `v` to the sum and the count only: enough for `sum`, `avg` and
+    /// `count`.
+    fn add_to_sum(&mut self, v: f64) {
         self.sum.add(v);
         self.n += 1;
+    }
+
+    fn add(&mut self, v: f64) {
+        self.add_to_sum(v);
         if self.min.is_nan() || v < self.min {
             self.min = v;
         }
@@ -378,18 +396,25 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
-        /// Folding values one by one gives `reduce`'s answers bit for bit.
+        /// Folding values one by one gives `reduce`'s answers bit for bit,
+        /// with or without the extremes.
         #[test]
         fn a_fold_reduces_as_reduce_does(values in prop::collection::vec(
             prop_oneof![any::<f64>(), -1e6f64..1e6, Just(f64::NAN), Just(f64::INFINITY)],
             0..40,
         )) {
-            let mut fold = Fold::EMPTY;
+            let (mut fold, mut summed) = (Fold::EMPTY, Fold::EMPTY);
             for &v in &values {
                 fold.add(v);
+                summed.add_to_sum(v);
             }
             for op in ["sum", "avg", "min", "max", "count"] {
                 let (a, b) = (fold.value(op), reduce(op, &values));
+                prop_assert_eq!(a.map(f64::to_bits), b.map(f64::to_bits), "{}", op);
+            }
+            // Without the extremes, as `sum`, `avg` and `count` fold.
+            for op in ["sum", "avg", "count"] {
+                let (a, b) = (summed.value(op), reduce(op, &values));
                 prop_assert_eq!(a.map(f64::to_bits), b.map(f64::to_bits), "{}", op);
             }
         }

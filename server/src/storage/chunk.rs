@@ -220,40 +220,50 @@ pub(crate) fn decode_append<S: Slot>(bytes: &[u8], out: &mut Vec<S>) -> Result<(
         false => Source::Empty(side.buf.len()),
     };
 
-    // The samples are pushed with their timestamps (no pass zeroing the
-    // space first), then their values are filled in.
+    // Coded timestamps are pushed first (no pass zeroing the space), and
+    // their values filled in after; timestamps on a grid are worked out as
+    // the values are decoded, and each sample pushed whole.
     let base = out.len();
     out.reserve(n);
-    match ts {
+    let grid = match ts {
         Some(column) => {
             column.decode(&mut source, |_, t| out.push(S::at(t)));
             let out = &out[base..];
             if out.windows(2).any(|w| w[1].t() <= w[0].t()) || out[n - 1].t() != h.maxt {
                 return Err(ChunkError::Corrupt("timestamps do not increase up to maxt"));
             }
+            None
         }
         // Evenly spread: increasing by the header's check of span and count.
         None => {
             let span = h.maxt.wrapping_sub(h.mint) as u64;
-            let step = grid_step(span, n).ok_or(ChunkError::Corrupt("span is off the grid"))?;
-            out.extend((0..n as u64).map(|i| S::at(grid_at(h.mint, i, step))));
+            Some(grid_step(span, n).ok_or(ChunkError::Corrupt("span is off the grid"))?)
         }
-    }
-    let out = &mut out[base..];
+    };
+    // The columns put samples in order, from the first.
+    let mut put = |i: usize, v: f64| match grid {
+        Some(step) => {
+            let mut sample = S::at(grid_at(h.mint, i as u64, step));
+            sample.set_v(v);
+            out.push(sample);
+        }
+        None => out[base + i].set_v(v),
+    };
     match kind {
-        RAW_BITS => values.decode(&mut source, |i, m| out[i].set_v(f64::from_bits(m as u64))),
+        RAW_BITS => values.decode(&mut source, |i, m| put(i, f64::from_bits(m as u64))),
         // Whole numbers (counters, buckets): no division, which would cost
         // more than decoding the residual.
-        0 => values.decode(&mut source, |i, m| out[i].set_v(m as f64)),
+        0 => values.decode(&mut source, |i, m| put(i, m as f64)),
         _ if kind & SCALED != 0 => {
             let scale = NEG_POW10[(kind & !SCALED) as usize];
-            values.decode(&mut source, |i, m| out[i].set_v(m as f64 * scale));
+            values.decode(&mut source, |i, m| put(i, m as f64 * scale));
         }
         _ => {
             let div = POW10[kind as usize];
-            values.decode(&mut source, |i, m| out[i].set_v(m as f64 / div));
+            values.decode(&mut source, |i, m| put(i, m as f64 / div));
         }
     }
+    let out = &mut out[base..];
     for (i, bits) in exceptions {
         out[i].set_v(f64::from_bits(bits));
     }
