@@ -16,7 +16,7 @@
 
 use super::eval::{Evaluator, KahanSum, is_name, name_of};
 use super::fill::Fill;
-use super::functions::{RANGE_FUNCTIONS, extrapolated_delta, over_range};
+use super::functions::{RANGE_FUNCTIONS, extrapolated_delta_reusing, over_range};
 use super::{At, LOOKBACK_MS, LabelSet, PromqlError, Sample, is_stale};
 use crate::storage::METRIC_NAME;
 use promql_parser::parser::{AggregateExpr, Expr, LabelModifier, VectorSelector};
@@ -191,8 +191,17 @@ impl<'e> RangeCall<'e> {
         let values = match self.name {
             "rate" | "increase" => {
                 let per_second = self.name == "rate";
+                let mut stretch = None;
                 self.windows(points, |window, (start, end, range)| {
-                    extrapolated_delta(window, start, end, (true, rises), per_second, range)
+                    let edges = (start, end);
+                    extrapolated_delta_reusing(
+                        window,
+                        edges,
+                        (true, rises),
+                        per_second,
+                        range,
+                        &mut stretch,
+                    )
                 })
             }
             name => self.windows(points, |window, edges| {
@@ -208,7 +217,7 @@ impl<'e> RangeCall<'e> {
     fn windows(
         &self,
         points: &[(i64, f64)],
-        f: impl Fn(&[(i64, f64)], (i64, i64, i64)) -> Option<f64>,
+        mut f: impl FnMut(&[(i64, f64)], (i64, i64, i64)) -> Option<f64>,
     ) -> StepValues {
         let range = self.range;
         let (mut lo, mut hi) = (0, 0);

@@ -783,11 +783,36 @@ pub(crate) fn extrapolated_delta(
     per_second: bool,
     range: i64,
 ) -> Option<f64> {
-    let (first, last) = (points.first()?, points.last()?);
+    extrapolated_delta_reusing(
+        points,
+        (start, end),
+        (counter, rises),
+        per_second,
+        range,
+        &mut None,
+    )
+}
+
+/// `extrapolated_delta`, reusing the stretch `last` holds where this
+/// window has the same shape as the window it was worked out for (and
+/// keeping this window's there otherwise). Regular samples read at a step
+/// that is a multiple of their interval give every window one shape: the
+/// stretch, with its comparisons and its division, is then worked out
+/// once per series instead of once per step.
+#[inline(always)]
+pub(crate) fn extrapolated_delta_reusing(
+    points: &[(i64, f64)],
+    (start, end): (i64, i64),
+    (counter, rises): (bool, bool),
+    per_second: bool,
+    range: i64,
+    last: &mut Option<Stretch>,
+) -> Option<f64> {
+    let (first, newest) = (points.first()?, points.last()?);
     if points.len() < 2 {
         return None;
     }
-    let mut result = last.1 - first.1;
+    let mut result = newest.1 - first.1;
     if counter && !rises {
         for w in points.windows(2) {
             if w[1].1 < w[0].1 {
@@ -795,47 +820,87 @@ pub(crate) fn extrapolated_delta(
             }
         }
     }
-    // Prometheus works in seconds and divides at every step; this works in
-    // milliseconds and compares by multiplying, so that the common case (the
-    // data reaches both edges, no zero crossing) divides once. Results differ
-    // from Prometheus's only in the last bits. Divisions cost a query over
-    // thousands of windows per series more than reading their samples did.
-    let sampled = (last.0 - first.0) as f64;
-    let gaps = (points.len() - 1) as f64;
-    // Extrapolate to an edge within 1.1 average intervals of the data;
-    // where the data stops well before an edge, by half an interval.
-    let threshold = sampled * 1.1;
-    let edge = |gap: f64| {
-        let (lhs, rhs) = (gap * gaps, threshold);
-        // On the boundary itself (regular samples a whole 1.1 intervals from
-        // the edge), rounding decides: decide as Prometheus's arithmetic does.
-        let within = match (lhs - rhs).abs() <= 1e-9 * rhs {
-            true => gap / 1000.0 < sampled / 1000.0 / gaps * 1.1,
-            false => lhs < rhs,
-        };
-        match within {
-            true => gap,
-            false => sampled / gaps / 2.0,
-        }
+    let shape = (first.0 - start, end - newest.0, points.len());
+    let stretch = match last {
+        Some(s) if s.shape == shape => *s,
+        _ => *last.insert(Stretch::new(shape, newest.0 - first.0, per_second, range)),
     };
-    let mut to_start = edge((first.0 - start) as f64);
-    let to_end = edge((end - last.0) as f64);
     // A counter is not extrapolated below zero: not further back than where
     // the line through the data would cross zero.
-    if counter && result > 0.0 && first.1 >= 0.0 && sampled * first.1 < to_start * result {
-        to_start = sampled * (first.1 / result);
+    let sampled = stretch.sampled;
+    if counter && result > 0.0 && first.1 >= 0.0 && sampled * first.1 < stretch.to_start * result {
+        let to_start = sampled * (first.1 / result);
+        return Some(result * stretch.factor_from(to_start, per_second, range));
     }
-    let interval = sampled + to_start + to_end;
-    let factor = match per_second {
-        true => interval * 1000.0 / (sampled * range as f64),
-        false => interval / sampled,
-    };
-    Some(result * factor)
+    Some(result * stretch.factor)
+}
+
+/// How far `extrapolated_delta` stretches a window's change: everything it
+/// works out from the samples' times alone.
+#[derive(Clone, Copy)]
+pub(crate) struct Stretch {
+    /// From the window's start to its first sample and from its last sample
+    /// to its end, in ms, and how many samples: what the rest follows from.
+    shape: (i64, i64, usize),
+    /// From the first sample to the last, in ms.
+    sampled: f64,
+    to_start: f64,
+    to_end: f64,
+    /// What the change is multiplied by, unless a counter's line would
+    /// cross zero before the window's start.
+    factor: f64,
+}
+
+impl Stretch {
+    #[inline(never)]
+    fn new(shape: (i64, i64, usize), sampled_ms: i64, per_second: bool, range: i64) -> Self {
+        // Prometheus works in seconds and divides at every step; this works
+        // in milliseconds and compares by multiplying, so that the common
+        // case (the data reaches both edges, no zero crossing) divides once.
+        // Results differ from Prometheus's only in the last bits.
+        let sampled = sampled_ms as f64;
+        let gaps = (shape.2 - 1) as f64;
+        // Extrapolate to an edge within 1.1 average intervals of the data;
+        // where the data stops well before an edge, by half an interval.
+        let threshold = sampled * 1.1;
+        let edge = |gap: f64| {
+            let (lhs, rhs) = (gap * gaps, threshold);
+            // On the boundary itself (regular samples a whole 1.1 intervals
+            // from the edge), rounding decides: decide as Prometheus's
+            // arithmetic does.
+            let within = match (lhs - rhs).abs() <= 1e-9 * rhs {
+                true => gap / 1000.0 < sampled / 1000.0 / gaps * 1.1,
+                false => lhs < rhs,
+            };
+            match within {
+                true => gap,
+                false => sampled / gaps / 2.0,
+            }
+        };
+        let mut stretch = Stretch {
+            shape,
+            sampled,
+            to_start: edge(shape.0 as f64),
+            to_end: edge(shape.1 as f64),
+            factor: 0.0,
+        };
+        stretch.factor = stretch.factor_from(stretch.to_start, per_second, range);
+        stretch
+    }
+
+    fn factor_from(&self, to_start: f64, per_second: bool, range: i64) -> f64 {
+        let interval = self.sampled + to_start + self.to_end;
+        match per_second {
+            true => interval * 1000.0 / (self.sampled * range as f64),
+            false => interval / self.sampled,
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::strategy::Strategy;
 
     #[test]
     fn rate_extrapolates_like_prometheus() {
@@ -921,6 +986,59 @@ mod tests {
             let ours = extrapolated_delta(&points, 0, end, (true, rises), true, end).unwrap();
             let theirs = prometheus_rate(&points, 0, end, true);
             proptest::prop_assert!((ours - theirs).abs() <= 1e-12 * theirs.abs().max(1e-300), "{ours} {theirs}");
+        }
+
+        /// Reusing the window before's stretch answers bit for bit as
+        /// working out every window's afresh: samples mostly 15 s apart
+        /// (so that shapes repeat), some with one more sample between
+        /// them (the same edges, another count), some at random; counters
+        /// from near zero (so that some windows stop at the zero
+        /// crossing); windows sliding at various steps.
+        #[test]
+        fn reusing_the_stretch_changes_no_bit(
+            gaps in proptest::collection::vec(
+                proptest::prop_oneof![
+                    3 => proptest::strategy::Just(vec![15_000i64]),
+                    1 => (1i64..15_000).prop_map(|a| vec![a, 15_000 - a]),
+                    1 => (1i64..40_000).prop_map(|g| vec![g]),
+                ],
+                1..60,
+            ),
+            rises in proptest::collection::vec(0.0f64..20.0, 120),
+            step in proptest::prop_oneof![proptest::strategy::Just(60_000i64), 1_000i64..90_000],
+            range in 30_000i64..300_000,
+            per_second in proptest::bool::ANY,
+        ) {
+            let (mut t, mut v) = (0, 0.0);
+            let points: Vec<(i64, f64)> = std::iter::once(0)
+                .chain(gaps.into_iter().flatten())
+                .zip(&rises)
+                .map(|(gap, rise)| {
+                    (t, v) = (t + gap, v + rise);
+                    (t, v)
+                })
+                .collect();
+            let mut stretch = None;
+            let mut end = 7_000;
+            while end < points[points.len() - 1].0 + range {
+                let window: Vec<(i64, f64)> = points
+                    .iter()
+                    .copied()
+                    .filter(|p| p.0 > end - range && p.0 <= end)
+                    .collect();
+                let afresh =
+                    extrapolated_delta(&window, end - range, end, (true, true), per_second, range);
+                let reused = extrapolated_delta_reusing(
+                    &window,
+                    (end - range, end),
+                    (true, true),
+                    per_second,
+                    range,
+                    &mut stretch,
+                );
+                proptest::prop_assert_eq!(afresh.map(f64::to_bits), reused.map(f64::to_bits));
+                end += step;
+            }
         }
 
         /// Dividing less changes only the last bits, whatever the spacing
