@@ -44,6 +44,8 @@ fn env_number<T: std::str::FromStr>(name: &str) -> Option<T> {
 }
 
 fn main() {
+    // The query threads the server starts, for the in-process figures.
+    tinyobs::storage::start_reading_threads();
     let hours: i64 = env_number("BENCH_HOURS").unwrap_or(24);
     let steps = (hours * 3600 * 1000 / STEP_MS) as usize;
     let end = (chrono::Utc::now().timestamp_millis() / STEP_MS) * STEP_MS - 60_000;

@@ -124,6 +124,7 @@ async fn serve() -> anyhow::Result<()> {
         )
         .init();
     let cli = Cli::parse();
+    tinyobs::storage::start_reading_threads();
     let data_dir = cli.data_dir.unwrap_or_else(default_data_dir);
     let site_root = cli.site_root.unwrap_or_else(find_site_root);
     let mut config = Config::new(&data_dir, &site_root);
