@@ -46,8 +46,8 @@ pub(crate) fn worker_threads() -> usize {
     *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(8)))
 }
 
-/// Starts rayon's pool, which reads a query's series and encodes bursts
-/// of chunks: `worker_threads` threads named `tinyobs-read-<i>`, each pinned
+/// Starts rayon's pool, which reads a query's series: `worker_threads`
+/// threads named `tinyobs-read-<i>`, each pinned
 /// to a CPU of its own when there are as many CPUs as threads for the
 /// process. Call once, before any query; a process that does not (the
 /// tests) gets rayon's default pool. Returns whether the threads are pinned.
@@ -57,8 +57,8 @@ pub(crate) fn worker_threads() -> usize {
 /// where it can, so on two cores the second reader often queued behind the
 /// first and joined the query late: over HTTP, 20 ms after the request
 /// before, the rate by status took 16 ms instead of 8, the rate by mode 21
-/// instead of 11 (ninth session; back to back, pinned or not, 7 and 10).
-/// Pinned, each wakes on its own CPU. A pinned thread kept off its CPU by
+/// instead of 11 (ninth session; pinned, 8.4 and 11.4; back to back, 8.0
+/// and 7.4 for the rate by status). Pinned, each wakes on its own CPU. A pinned thread kept off its CPU by
 /// another process only delays its share: the other takes whatever series
 /// are left.
 pub fn start_reading_threads() -> bool {

@@ -820,10 +820,15 @@ pub(crate) fn extrapolated_delta_reusing(
             }
         }
     }
-    let shape = (first.0 - start, end - newest.0, points.len());
+    let shape = (
+        first.0 - start,
+        newest.0 - first.0,
+        end - newest.0,
+        points.len(),
+    );
     let stretch = match last {
         Some(s) if s.shape == shape => *s,
-        _ => *last.insert(Stretch::new(shape, newest.0 - first.0, per_second, range)),
+        _ => *last.insert(Stretch::new(shape, per_second, range)),
     };
     // A counter is not extrapolated below zero: not further back than where
     // the line through the data would cross zero.
@@ -839,9 +844,10 @@ pub(crate) fn extrapolated_delta_reusing(
 /// works out from the samples' times alone.
 #[derive(Clone, Copy)]
 pub(crate) struct Stretch {
-    /// From the window's start to its first sample and from its last sample
-    /// to its end, in ms, and how many samples: what the rest follows from.
-    shape: (i64, i64, usize),
+    /// From the window's start to its first sample, from there to its last
+    /// sample, from there to its end, in ms, and how many samples: what the
+    /// rest follows from.
+    shape: (i64, i64, i64, usize),
     /// From the first sample to the last, in ms.
     sampled: f64,
     to_start: f64,
@@ -853,13 +859,13 @@ pub(crate) struct Stretch {
 
 impl Stretch {
     #[inline(never)]
-    fn new(shape: (i64, i64, usize), sampled_ms: i64, per_second: bool, range: i64) -> Self {
+    fn new(shape: (i64, i64, i64, usize), per_second: bool, range: i64) -> Self {
         // Prometheus works in seconds and divides at every step; this works
         // in milliseconds and compares by multiplying, so that the common
         // case (the data reaches both edges, no zero crossing) divides once.
         // Results differ from Prometheus's only in the last bits.
-        let sampled = sampled_ms as f64;
-        let gaps = (shape.2 - 1) as f64;
+        let sampled = shape.1 as f64;
+        let gaps = (shape.3 - 1) as f64;
         // Extrapolate to an edge within 1.1 average intervals of the data;
         // where the data stops well before an edge, by half an interval.
         let threshold = sampled * 1.1;
@@ -881,7 +887,7 @@ impl Stretch {
             shape,
             sampled,
             to_start: edge(shape.0 as f64),
-            to_end: edge(shape.1 as f64),
+            to_end: edge(shape.2 as f64),
             factor: 0.0,
         };
         stretch.factor = stretch.factor_from(stretch.to_start, per_second, range);

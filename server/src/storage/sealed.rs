@@ -30,8 +30,9 @@ const MAX_OPEN_FILES: usize = 128;
 const BLOCK_BYTES: u64 = 64 * 1024;
 const CACHE_BYTES: usize = 16 << 20;
 
-/// Chunk references the reference cache holds at most, about 40 bytes
-/// each (10 MB): two days of 10,000 series at one chunk per 2 h window.
+/// Chunk references the reference cache holds at most, a series counting
+/// one more than its references; about 40 bytes each (10 MB): two days of
+/// 10,000 series at one chunk per 2 h window.
 const CACHED_REFS: usize = 240_000;
 
 thread_local! {
@@ -46,7 +47,8 @@ thread_local! {
 /// of blocks, the oldest dropped first). A query over many series reads one
 /// window's chunks of neighbouring series one after the other, and a
 /// `pread` of each took a third of the time decoding it did; one read per
-/// block serves dozens, and a query asked again reads no file at all. It
+/// block serves dozens, and a query asked again reads almost no file (a
+/// chunk across two blocks is read from its file every time). It
 /// is the page cache's copy kept in the process (as `mmap` would give it,
 /// which the crate's `forbid(unsafe_code)` rules out). Bytes a block holds
 /// never change: a chunk file only grows, and a block ends at the length
@@ -127,7 +129,7 @@ impl BlockCache {
 #[derive(Default)]
 struct RefCache {
     series: HashMap<SeriesId, CachedRefs>,
-    /// References held, over all series.
+    /// References held, over all series, and one per series.
     refs: usize,
     generation: u64,
 }
@@ -151,13 +153,16 @@ impl RefCache {
         if generation != self.generation {
             return;
         }
-        if self.refs + refs.len() > CACHED_REFS {
+        // A series counts one more than its references: an empty list
+        // (every sample still in the head) takes room too.
+        let size = refs.len() + 1;
+        if self.refs + size > CACHED_REFS {
             self.series.clear();
             self.refs = 0;
         }
-        self.refs += refs.len();
+        self.refs += size;
         if let Some(old) = self.series.insert(id, CachedRefs { from, refs }) {
-            self.refs -= old.refs.len();
+            self.refs -= old.refs.len() + 1;
         }
     }
 
@@ -165,7 +170,7 @@ impl RefCache {
     fn forget(&mut self, ids: impl IntoIterator<Item = SeriesId>) {
         for id in ids {
             if let Some(old) = self.series.remove(&id) {
-                self.refs -= old.refs.len();
+                self.refs -= old.refs.len() + 1;
             }
         }
         self.generation += 1;
@@ -218,6 +223,86 @@ impl Totals {
             self.chunks += 1;
             self.oldest = Some(self.oldest.map_or(first.t, |o| o.min(first.t)));
             self.newest = Some(self.newest.map_or(last.t, |n| n.max(last.t)));
+        }
+    }
+}
+
+/// The references `SealedChunks::refs` yields.
+pub(crate) enum Refs<'a> {
+    Cached {
+        refs: Arc<[(i64, ChunkRef)]>,
+        next: usize,
+        maxt: i64,
+    },
+    Sled(Box<FromSled<'a>>),
+    Done,
+}
+
+/// A read of references from sled, kept as it goes.
+pub(crate) struct FromSled<'a> {
+    store: &'a SealedChunks,
+    entries: sled::Iter,
+    /// What the iteration has read so far, `(maxt, reference)`.
+    seen: Vec<(i64, ChunkRef)>,
+    /// The series, the `mint` read from, and the cache's generation
+    /// before the first read: what keeping `seen` needs.
+    keep: (SeriesId, i64, u64),
+    maxt: i64,
+}
+
+impl Iterator for Refs<'_> {
+    type Item = Result<ChunkRef, StorageError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Refs::Cached { refs, next, maxt } => {
+                let (_, chunk_ref) = *refs.get(*next)?;
+                if chunk_ref.mint > *maxt {
+                    *self = Refs::Done;
+                    return None;
+                }
+                *next += 1;
+                Some(Ok(chunk_ref))
+            }
+            Refs::Sled(from_sled) => {
+                let FromSled {
+                    store,
+                    entries,
+                    seen,
+                    keep,
+                    maxt,
+                } = &mut **from_sled;
+                let read = match entries.next() {
+                    None => {
+                        // Every reference from `mint` on has been read.
+                        let (id, from, generation) = *keep;
+                        let refs = Arc::from(std::mem::take(seen));
+                        store.ref_cache().insert(id, from, generation, refs);
+                        *self = Refs::Done;
+                        return None;
+                    }
+                    Some(entry) => entry.map_err(StorageError::from).and_then(|(k, v)| {
+                        let chunk_ref =
+                            ChunkRef::decode(&k, &v).ok_or(StorageError::Corrupt("chunk ref"))?;
+                        Ok((unflip(k[8..16].try_into().expect("16-byte key")), chunk_ref))
+                    }),
+                };
+                match read {
+                    Ok((_, chunk_ref)) if chunk_ref.mint > *maxt => {
+                        *self = Refs::Done;
+                        None
+                    }
+                    Ok(pair) => {
+                        seen.push(pair);
+                        Some(Ok(pair.1))
+                    }
+                    Err(e) => {
+                        *self = Refs::Done;
+                        Some(Err(e))
+                    }
+                }
+            }
+            Refs::Done => None,
         }
     }
 }
@@ -546,51 +631,27 @@ impl SealedChunks {
     }
 
     /// The references of `id`'s chunks that overlap `[mint, maxt]`, oldest
-    /// first: for `read_into`.
-    pub(crate) fn refs(
-        &self,
-        id: SeriesId,
-        mint: i64,
-        maxt: i64,
-    ) -> impl Iterator<Item = Result<ChunkRef, StorageError>> + '_ {
-        let (refs, error) = match self.refs_from(id, mint) {
-            Ok(refs) => (refs, None),
-            Err(e) => (Arc::from([]), Some(Err(e))),
-        };
-        let (from, len) = (refs.partition_point(|r| r.0 < mint), refs.len());
-        error.into_iter().chain(
-            (from..len)
-                .map(move |i| refs[i].1)
-                .take_while(move |c| c.mint <= maxt)
-                .map(Ok),
-        )
-    }
-
-    /// `id`'s references with `maxt >= mint` (and maybe older ones), from
-    /// the reference cache or else from sled, then kept in the cache.
-    fn refs_from(&self, id: SeriesId, mint: i64) -> Result<Arc<[(i64, ChunkRef)]>, StorageError> {
+    /// first: for `read_into`. From the reference cache if it holds them;
+    /// else from sled, lazily (a reader that stops early reads no more),
+    /// kept in the cache only when the read ran to the series' newest chunk
+    /// (as a query up to now does): then they are all its references from
+    /// `mint` on.
+    pub(crate) fn refs(&self, id: SeriesId, mint: i64, maxt: i64) -> Refs<'_> {
         let generation = {
             let cache = self.ref_cache();
             if let Some(refs) = cache.get(id, mint) {
-                return Ok(refs);
+                let next = refs.partition_point(|r| r.0 < mint);
+                return Refs::Cached { refs, next, maxt };
             }
             cache.generation
         };
-        let refs: Arc<[(i64, ChunkRef)]> = self
-            .tree
-            .range(key(id, mint)..=key(id, i64::MAX))
-            .map(|entry| {
-                let (k, v) = entry?;
-                let chunk_ref =
-                    ChunkRef::decode(&k, &v).ok_or(StorageError::Corrupt("chunk ref"))?;
-                let maxt = unflip(k[8..16].try_into().expect("16-byte key"));
-                Ok((maxt, chunk_ref))
-            })
-            .collect::<Result<Vec<_>, StorageError>>()?
-            .into();
-        self.ref_cache()
-            .insert(id, mint, generation, Arc::clone(&refs));
-        Ok(refs)
+        Refs::Sled(Box::new(FromSled {
+            store: self,
+            entries: self.tree.range(key(id, mint)..=key(id, i64::MAX)),
+            seen: Vec::new(),
+            keep: (id, mint, generation),
+            maxt,
+        }))
     }
 
     /// Whether series `id` has any sealed chunk.
@@ -794,12 +855,27 @@ mod tests {
         sealed.apply_removal(removal, &Totals::default()).unwrap();
         assert_eq!(first_times(&sealed, 1, 0, 5000), vec![1000]);
         assert_eq!(first_times(&sealed, 2, 0, 5000), Vec::<i64>::new());
+        // Only a read that runs to the series' newest chunk is kept: not
+        // one that ends before it, nor one its reader stops early.
+        write(&sealed, &[(1, samples(2000))], &Totals::default());
+        assert_eq!(first_times(&sealed, 1, 0, 1500), vec![1000]);
+        assert!(sealed.ref_cache().get(1, 0).is_none());
+        assert!(sealed.refs(1, 0, i64::MAX).next().is_some());
+        assert!(sealed.ref_cache().get(1, 0).is_none());
+        assert_eq!(first_times(&sealed, 1, 0, 5000), vec![1000, 2000]);
+        assert_eq!(sealed.ref_cache().get(1, 0).map(|r| r.len()), Some(2));
         // A reader that began before a change keeps nothing it read.
         let mut cache = sealed.ref_cache();
         let before = cache.generation;
         cache.forget([3]);
         cache.insert(3, 0, before, Arc::from([]));
         assert!(cache.get(3, 0).is_none());
+        // Series without references count too: the cache keeps to its size.
+        for id in 0..CACHED_REFS as u64 + 10 {
+            let generation = cache.generation;
+            cache.insert(id, 0, generation, Arc::from([]));
+            assert!(cache.refs <= CACHED_REFS && cache.series.len() <= CACHED_REFS);
+        }
     }
 
     #[test]
