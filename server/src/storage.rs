@@ -47,20 +47,19 @@ pub(crate) fn worker_threads() -> usize {
 }
 
 /// Starts rayon's pool, which reads a query's series: `worker_threads`
-/// threads named `tinyobs-read-<i>`, each pinned
-/// to a CPU of its own when there are as many CPUs as threads for the
-/// process. Call once, before any query; a process that does not (the
-/// tests) gets rayon's default pool. Returns whether the threads are pinned.
+/// threads named `tinyobs-read-<i>`, each pinned to a CPU of its own when
+/// the process has as many CPUs as threads. Call once, before any query; a
+/// process that does not (the tests) gets rayon's default pool. Returns
+/// whether the threads are pinned.
 ///
 /// Why pin: a query comes after an idle spell, and wakes the pool's sleeping
 /// threads. Linux wakes a thread on the CPU of the thread that wakes it
 /// where it can, so on two cores the second reader often queued behind the
-/// first and joined the query late: over HTTP, 20 ms after the request
-/// before, the rate by status took 16 ms instead of 8, the rate by mode 21
-/// instead of 11 (ninth session; pinned, 8.4 and 11.4; back to back, 8.0
-/// and 7.4 for the rate by status). Pinned, each wakes on its own CPU. A pinned thread kept off its CPU by
-/// another process only delays its share: the other takes whatever series
-/// are left.
+/// first and joined the query late. Over HTTP, 20 ms after the request
+/// before, the rate by status took 16 ms unpinned and 8.4 pinned, the rate
+/// by mode 21 and 11.4; back to back, the rate by status took 8.0 and 7.4
+/// (ninth session). A pinned thread kept off its CPU by another process
+/// only delays its share: the other takes whatever series are left.
 pub fn start_reading_threads() -> bool {
     use rustix::thread::{CpuSet, sched_getaffinity, sched_setaffinity};
     let threads = worker_threads();
